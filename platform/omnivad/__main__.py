@@ -1,0 +1,3 @@
+from omnivad.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,460 @@
+"""The omnivad corpus: Parquet partitioned by domain and split, plus a JSON manifest.
+
+Layout under a corpus root (a local directory or an ``s3://`` prefix)::
+
+    manifest.json
+    videos/domain=<name>/split=<train|test|...>/part-<sha256[:16]>.parquet
+
+One row per video:
+
+=============  =====================  ==================================================
+column         type                   meaning
+=============  =====================  ==================================================
+video_id       string                 file stem (unique within a domain)
+domain         string                 domain name
+split          string                 ``train`` / ``test`` (``validation`` where a dataset ships one)
+label          int8                   video label: 0 normal, 1 abnormal
+category       string                 primary category ("" when unknown, "Normal" for normal videos)
+categories     list<string>           every category of the video (XD videos can have several)
+n_snippets     int32                  T, 16-frame snippets
+n_crops        int16                  crops kept (1 when averaged)
+features       large_list<float32>    T × crops × C values, row-major
+n_frames       int32                  frame count of the ground truth (16·T for imported features)
+gt             list<uint8> or null    frame-level ground truth (test videos; null when unknown)
+fold           int16                  -1 unless a builder assigns one
+source         string                 dataset the video came from (differs from domain for merged sets)
+=============  =====================  ==================================================
+
+The manifest lists every part file with its row count and content hash. It is the commit point:
+readers only read parts it names, and it is written last, atomically, so a failed import leaves the
+corpus as it was (parts written by the failed import are deleted before the error propagates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+
+from omnivad import storage
+from omnivad.errors import CorpusError
+
+FORMAT_NAME = "omnivad-corpus"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FRAMES_PER_SNIPPET = 16
+
+SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("domain", pa.string()),
+        ("split", pa.string()),
+        ("label", pa.int8()),
+        ("category", pa.string()),
+        ("categories", pa.list_(pa.string())),
+        ("n_snippets", pa.int32()),
+        ("n_crops", pa.int16()),
+        ("features", pa.large_list(pa.float32())),
+        ("n_frames", pa.int32()),
+        ("gt", pa.list_(pa.uint8())),
+        ("fold", pa.int16()),
+        ("source", pa.string()),
+    ]
+)
+INDEX_COLUMNS = [f.name for f in SCHEMA if f.name not in ("features", "gt")]
+
+
+@dataclass
+class Video:
+    """One video of a corpus. ``features`` is ``(T, crops, C)`` float32."""
+
+    video_id: str
+    domain: str
+    split: str
+    label: int
+    features: np.ndarray
+    categories: list[str] = field(default_factory=list)
+    gt: np.ndarray | None = None
+    fold: int = -1
+    source: str = ""
+
+    @property
+    def n_snippets(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def n_crops(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def category(self) -> str:
+        if self.categories:
+            return self.categories[0]
+        return "Normal" if self.label == 0 else ""
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.gt)) if self.gt is not None else FRAMES_PER_SNIPPET * self.n_snippets
+
+
+class SplitStats(BaseModel):
+    videos: int = 0
+    normal: int = 0
+    abnormal: int = 0
+    snippets: int = 0
+    categories: dict[str, int] = Field(default_factory=dict)
+    parts: list[dict[str, Any]] = Field(default_factory=list)  # {path, rows, sha256}
+
+
+class DomainEntry(BaseModel):
+    n_crops: int | None = None
+    source_format: str = ""
+    splits: dict[str, SplitStats] = Field(default_factory=dict)
+
+    @property
+    def categories(self) -> list[str]:
+        cats: set[str] = set()
+        for st in self.splits.values():
+            cats.update(c for c in st.categories if c not in ("Normal", ""))
+        return sorted(cats)
+
+
+class Manifest(BaseModel):
+    format: str = FORMAT_NAME
+    version: int = FORMAT_VERSION
+    feature_dim: int
+    backbone: str = "unknown"
+    frames_per_snippet: int = FRAMES_PER_SNIPPET
+    domains: dict[str, DomainEntry] = Field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Content hash of the corpus: every part's sha256, in a fixed order."""
+        h = hashlib.sha256()
+        h.update(f"{self.feature_dim}|{self.backbone}|{self.frames_per_snippet}".encode())
+        for d in sorted(self.domains):
+            for s in sorted(self.domains[d].splits):
+                for part in sorted(p["sha256"] for p in self.domains[d].splits[s].parts):
+                    h.update(f"{d}/{s}/{part}".encode())
+        return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+class Corpus:
+    """A corpus opened from its root URI. Reads only the parts the manifest names."""
+
+    def __init__(self, uri: str, manifest: Manifest) -> None:
+        self.uri = uri
+        self.manifest = manifest
+        self.fs, self.root = storage.filesystem(uri)
+
+    @classmethod
+    def open(cls, uri: str) -> Corpus:
+        fs, root = storage.filesystem(uri)
+        path = posixpath.join(root, MANIFEST)
+        if not fs.exists(path):
+            raise CorpusError(f"{uri}: not an omnivad corpus ({MANIFEST} not found)")
+        raw = storage.read_json(fs, path)
+        if raw.get("format") != FORMAT_NAME:
+            raise CorpusError(f"{path}: field 'format' is {raw.get('format')!r}, expected {FORMAT_NAME!r}")
+        try:
+            manifest = Manifest.model_validate(raw)
+        except Exception as exc:  # pydantic.ValidationError names the field
+            raise CorpusError(f"{path}: invalid manifest: {exc}") from exc
+        return cls(uri, manifest)
+
+    @staticmethod
+    def exists(uri: str) -> bool:
+        fs, root = storage.filesystem(uri)
+        return fs.exists(posixpath.join(root, MANIFEST))
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.manifest.domains)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.manifest.feature_dim
+
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint()
+
+    def splits(self, domain: str) -> list[str]:
+        return list(self._domain(domain).splits)
+
+    def _domain(self, domain: str) -> DomainEntry:
+        if domain not in self.manifest.domains:
+            raise CorpusError(f"{self.uri}: no domain {domain!r} (domains: {', '.join(self.domains) or 'none'})")
+        return self.manifest.domains[domain]
+
+    def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
+        """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``)."""
+        out: list[str] = []
+        for d in [domain] if domain else self.domains:
+            entry = self._domain(d)
+            for s, st in entry.splits.items():
+                if split is None or s == split:
+                    out.extend(posixpath.join(self.root, p["path"]) for p in st.parts)
+        return out
+
+    def part_uris(self, domain: str | None = None, split: str | None = None) -> list[str]:
+        """Like :meth:`part_paths` but as URIs (``s3://...`` for remote corpora)."""
+        paths = self.part_paths(domain, split)
+        if self.uri.startswith("s3://"):
+            return ["s3://" + p for p in paths]
+        return paths
+
+    def table(
+        self, domain: str | None = None, split: str | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of a domain/split as one Arrow table (read part by part)."""
+        paths = self.part_paths(domain, split)
+        if not paths:
+            return SCHEMA.empty_table().select(list(columns)) if columns else SCHEMA.empty_table()
+        tables = []
+        for p in paths:
+            with self.fs.open(p, "rb") as fh:
+                tables.append(pq.read_table(fh, columns=list(columns) if columns else None))
+        return pa.concat_tables(tables)
+
+    def index(self, domain: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
+        """Per-video metadata (no features, no gt) as a list of dicts."""
+        return self.table(domain, split, columns=INDEX_COLUMNS).to_pylist()
+
+    def videos(
+        self, domain: str | None = None, split: str | None = None, ids: Iterable[str] | None = None
+    ) -> Iterator[Video]:
+        """Stream videos part by part (memory bounded by one part)."""
+        wanted = set(ids) if ids is not None else None
+        for p in self.part_paths(domain, split):
+            with self.fs.open(p, "rb") as fh:
+                table = pq.read_table(fh)
+            for video in videos_from_table(table):
+                if wanted is None or video.video_id in wanted:
+                    yield video
+
+
+def videos_from_table(table: pa.Table) -> Iterator[Video]:
+    feats = table.column("features").combine_chunks()
+    flat = feats.values.to_numpy(zero_copy_only=False)
+    offsets = feats.offsets.to_numpy()
+    meta = table.select([c for c in table.column_names if c != "features"]).to_pylist()
+    for i, row in enumerate(meta):
+        t, k = row["n_snippets"], row["n_crops"]
+        arr = flat[offsets[i] : offsets[i + 1]].reshape(t, k, -1)
+        gt = np.asarray(row["gt"], dtype=np.uint8) if row["gt"] is not None else None
+        yield Video(
+            video_id=row["video_id"],
+            domain=row["domain"],
+            split=row["split"],
+            label=int(row["label"]),
+            features=arr,
+            categories=list(row["categories"] or []),
+            gt=gt,
+            fold=int(row["fold"]),
+            source=row["source"] or row["domain"],
+        )
+
+
+def features_of(row: dict[str, Any], feature_dim: int) -> np.ndarray:
+    """``(T, crops, C)`` array from a row dict whose ``features`` is a flat sequence/array."""
+    arr = np.asarray(row["features"], dtype=np.float32)
+    return arr.reshape(int(row["n_snippets"]), int(row["n_crops"]), feature_dim)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def videos_to_table(videos: Sequence[Video]) -> pa.Table:
+    flat = np.concatenate([np.ascontiguousarray(v.features, dtype=np.float32).ravel() for v in videos])
+    lengths = np.array([v.features.size for v in videos], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    features = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float32()))
+    gts = pa.array(
+        [None if v.gt is None else np.asarray(v.gt, dtype=np.uint8) for v in videos], type=pa.list_(pa.uint8())
+    )
+    return pa.table(
+        {
+            "video_id": pa.array([v.video_id for v in videos], pa.string()),
+            "domain": pa.array([v.domain for v in videos], pa.string()),
+            "split": pa.array([v.split for v in videos], pa.string()),
+            "label": pa.array([v.label for v in videos], pa.int8()),
+            "category": pa.array([v.category for v in videos], pa.string()),
+            "categories": pa.array([v.categories for v in videos], pa.list_(pa.string())),
+            "n_snippets": pa.array([v.n_snippets for v in videos], pa.int32()),
+            "n_crops": pa.array([v.n_crops for v in videos], pa.int16()),
+            "features": features,
+            "n_frames": pa.array([v.n_frames for v in videos], pa.int32()),
+            "gt": gts,
+            "fold": pa.array([v.fold for v in videos], pa.int16()),
+            "source": pa.array([v.source or v.domain for v in videos], pa.string()),
+        },
+        schema=SCHEMA,
+    )
+
+
+class CorpusWriter:
+    """Adds videos to a (new or existing) corpus; :meth:`commit` publishes them, :meth:`abort` undoes.
+
+    Use as a context manager: an exception inside the ``with`` block aborts, deleting every part this
+    writer wrote, and the manifest is untouched. Videos are buffered and flushed to part files of about
+    ``part_bytes`` each, so memory stays bounded for large imports.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        feature_dim: int,
+        backbone: str = "unknown",
+        frames_per_snippet: int = FRAMES_PER_SNIPPET,
+        source_format: str = "",
+        part_bytes: int = 128 << 20,
+        compression: str = "lz4",
+    ) -> None:
+        self.uri = uri
+        self.fs, self.root = storage.filesystem(uri)
+        self.part_bytes = part_bytes
+        self.compression = compression
+        self.source_format = source_format
+        if Corpus.exists(uri):
+            self.manifest = Corpus.open(uri).manifest.model_copy(deep=True)
+            if self.manifest.feature_dim != feature_dim:
+                raise CorpusError(
+                    f"{uri}: corpus feature_dim is {self.manifest.feature_dim}, the new videos have {feature_dim}"
+                )
+            if self.manifest.frames_per_snippet != frames_per_snippet:
+                raise CorpusError(
+                    f"{uri}: corpus frames_per_snippet is {self.manifest.frames_per_snippet}, got {frames_per_snippet}"
+                )
+        else:
+            self.manifest = Manifest(feature_dim=feature_dim, backbone=backbone, frames_per_snippet=frames_per_snippet)
+        self._existing_ids: dict[str, set[str]] = {}
+        self._buffer: dict[tuple[str, str], list[Video]] = {}
+        self._buffer_bytes: dict[tuple[str, str], int] = {}
+        self._written: list[str] = []
+        self._done = False
+
+    # -- context manager
+    def __enter__(self) -> CorpusWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._done:
+            self.commit()
+
+    def existing_ids(self, domain: str) -> set[str]:
+        """Video ids already committed for ``domain`` (read from the corpus once)."""
+        if domain not in self._existing_ids:
+            ids: set[str] = set()
+            if domain in self.manifest.domains:
+                corpus = Corpus(self.uri, self.manifest)
+                ids = set(corpus.table(domain, columns=["video_id"]).column("video_id").to_pylist())
+            self._existing_ids[domain] = ids
+        return self._existing_ids[domain]
+
+    def add(self, video: Video) -> None:
+        if video.features.ndim != 3 or video.features.shape[2] != self.manifest.feature_dim:
+            raise CorpusError(
+                f"video {video.video_id!r}: features shape {tuple(video.features.shape)}, "
+                f"expected (T, crops, {self.manifest.feature_dim})"
+            )
+        if video.video_id in self.existing_ids(video.domain):
+            raise CorpusError(f"video {video.video_id!r} is already in domain {video.domain!r} of {self.uri}")
+        self.existing_ids(video.domain).add(video.video_id)
+        key = (video.domain, video.split)
+        self._buffer.setdefault(key, []).append(video)
+        self._buffer_bytes[key] = self._buffer_bytes.get(key, 0) + video.features.nbytes
+        if self._buffer_bytes[key] >= self.part_bytes:
+            self._flush(key)
+
+    def _flush(self, key: tuple[str, str]) -> None:
+        videos = self._buffer.pop(key, [])
+        self._buffer_bytes.pop(key, None)
+        if not videos:
+            return
+        domain, split = key
+        table = videos_to_table(videos)
+        sink = io.BytesIO()
+        pq.write_table(table, sink, compression=self.compression)
+        data = sink.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        rel = f"videos/domain={domain}/split={split}/part-{digest[:16]}.parquet"
+        path = posixpath.join(self.root, rel)
+        self._written.append(path)
+        storage.write_bytes_atomic(self.fs, path, data)
+        entry = self.manifest.domains.setdefault(domain, DomainEntry(source_format=self.source_format))
+        crops = {v.n_crops for v in videos}
+        if entry.n_crops is None and len(crops) == 1:
+            entry.n_crops = crops.pop()
+        elif entry.n_crops is not None and crops != {entry.n_crops}:
+            raise CorpusError(
+                f"domain {domain!r}: videos with {sorted(crops)} crops, the domain has {entry.n_crops}"
+            )
+        st = entry.splits.setdefault(split, SplitStats())
+        for v in videos:
+            st.videos += 1
+            st.abnormal += int(v.label == 1)
+            st.normal += int(v.label == 0)
+            st.snippets += v.n_snippets
+            for c in v.categories or [v.category]:
+                st.categories[c] = st.categories.get(c, 0) + 1
+        st.parts.append({"path": rel, "rows": len(videos), "sha256": digest})
+
+    def commit(self) -> Manifest:
+        """Flush buffered videos and publish the manifest (the atomic commit point)."""
+        try:
+            for key in list(self._buffer):
+                self._flush(key)
+            storage.write_json_atomic(self.fs, posixpath.join(self.root, MANIFEST), self.manifest.model_dump())
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return self.manifest
+
+    def abort(self) -> None:
+        """Delete every part this writer wrote; the manifest was never touched."""
+        for path in self._written:
+            try:
+                self.fs.rm(path)
+            except FileNotFoundError:
+                pass
+        self._written.clear()
+        self._buffer.clear()
+        self._done = True
+        _remove_empty_dirs(self.fs, self.root)
+
+
+def _remove_empty_dirs(fs: Any, root: str) -> None:
+    """Local only: drop directories left empty by an abort (S3 has no directories)."""
+    import os
+
+    if not storage._is_local(fs) or not os.path.isdir(root):
+        return
+    for dirpath, _dirnames, _files in sorted(os.walk(root), key=lambda x: -len(x[0])):
+        if dirpath != root and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+    if not os.listdir(root):
+        os.rmdir(root)
+
+
+def write_videos(uri: str, videos: Iterable[Video], *, feature_dim: int, **kwargs: Any) -> Manifest:
+    """Convenience: write all ``videos`` in one transaction."""
+    with CorpusWriter(uri, feature_dim=feature_dim, **kwargs) as writer:
+        for v in videos:
+            writer.add(v)
+        return writer.commit()
