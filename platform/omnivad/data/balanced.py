@@ -1,0 +1,140 @@
+"""Batch composition on a worker: equal videos per domain, equal normal/abnormal per domain.
+
+Sampling is a pure function of ``(seed, rank, step)``: every (domain, label) pool is an endless
+sequence of seeded permutations ("short pools cycle"), and the position a step starts at is the number
+of draws made by the steps before it. A run restarted from a checkpoint at step ``s`` therefore sees
+exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from omnivad.methods.base import Batch
+
+
+def per_domain_counts(step: int, n_domains: int, per_class: int) -> list[int]:
+    """Videos per domain (per class) at ``step``: ⌊B/M⌋ each, the B mod M extras rotating (MDVAD A10)."""
+    base, extra = divmod(per_class, n_domains)
+    return [base + int((d - step) % n_domains < extra) for d in range(n_domains)]
+
+
+def worker_share(count: int, rank: int, world: int) -> int:
+    """This worker's part of ``count`` videos when the global batch is split over ``world`` workers."""
+    base, extra = divmod(count, world)
+    return base + int(rank < extra)
+
+
+@dataclass
+class Pool:
+    """One (domain, label) pool on a worker: x is ``(n, T, K, C)``, sorted by video id."""
+
+    ids: list[str]
+    x: np.ndarray
+
+
+def pool_indices(n: int, key: tuple[int, ...], start: int, count: int) -> np.ndarray:
+    """Positions ``start .. start+count-1`` of the endless permutation sequence of a pool of ``n``."""
+    out = np.empty(count, dtype=np.int64)
+    pos = start
+    filled = 0
+    while filled < count:
+        epoch, offset = divmod(pos, n)
+        perm = np.random.default_rng((*key, epoch)).permutation(n)
+        take = min(count - filled, n - offset)
+        out[filled : filled + take] = perm[offset : offset + take]
+        filled += take
+        pos += take
+    return out
+
+
+class BalancedBatcher:
+    """Draws :class:`Batch` es from per-(domain, label) pools.
+
+    ``domains`` is the order of training domains in the batch; ``head_index`` maps a domain to its head
+    index in the model (-1 for a domain the model has no head for).
+    """
+
+    def __init__(
+        self,
+        pools: dict[tuple[str, int], Pool],
+        domains: list[str],
+        head_index: dict[str, int],
+        per_class: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        use_all: bool = False,
+    ) -> None:
+        for d in domains:
+            for label in (0, 1):
+                if (d, label) not in pools or len(pools[(d, label)].ids) == 0:
+                    kind = "abnormal" if label else "normal"
+                    raise ValueError(f"domain {d!r}: no {kind} training videos on worker {rank}")
+        self.pools = pools
+        self.domains = domains
+        self.head_index = head_index
+        self.per_class = per_class
+        self.seed = seed
+        self.rank = rank
+        self.world = world
+        self.use_all = use_all  # E3: every video of the (small) pools in every step
+        self._pos_step = 0
+        self._pos = {(d, y): 0 for d in domains for y in (0, 1)}
+
+    def _counts(self, step: int) -> list[int]:
+        return [worker_share(c, self.rank, self.world) for c in per_domain_counts(step, len(self.domains), self.per_class)]
+
+    def _seek(self, step: int) -> None:
+        if step < self._pos_step:
+            self._pos_step = 0
+            self._pos = {k: 0 for k in self._pos}
+        while self._pos_step < step:
+            for d, c in zip(self.domains, self._counts(self._pos_step)):
+                for y in (0, 1):
+                    self._pos[(d, y)] += c
+            self._pos_step += 1
+
+    def batch(self, step: int) -> Batch:
+        xs: list[np.ndarray] = []
+        ys: list[int] = []
+        doms: list[int] = []
+        if self.use_all:
+            for d in self.domains:
+                for y in (0, 1):
+                    pool = self.pools[(d, y)]
+                    xs.extend(pool.x)
+                    ys.extend([y] * len(pool.ids))
+                    doms.extend([self.head_index[d]] * len(pool.ids))
+            return _stack(xs, ys, doms)
+        self._seek(step)
+        for di, (d, c) in enumerate(zip(self.domains, self._counts(step))):
+            for y in (0, 1):
+                pool = self.pools[(d, y)]
+                idx = pool_indices(len(pool.ids), (self.seed, self.rank, di, y), self._pos[(d, y)], c)
+                xs.extend(pool.x[idx])
+                ys.extend([y] * c)
+                doms.extend([self.head_index[d]] * c)
+        return _stack(xs, ys, doms)
+
+
+def _stack(xs: list[np.ndarray], ys: list[int], doms: list[int]) -> Batch:
+    """Stack ``(T, K_i, C)`` videos into ``(B, Kmax, T, C)``, padding crops with crop 0 (masked)."""
+    kmax = max(x.shape[1] for x in xs)
+    t, _, c = xs[0].shape
+    out = np.empty((len(xs), kmax, t, c), dtype=np.float32)
+    mask = np.zeros((len(xs), kmax), dtype=bool)
+    for i, x in enumerate(xs):
+        k = x.shape[1]
+        out[i, :k] = x.transpose(1, 0, 2)
+        out[i, k:] = x[:, 0][None]
+        mask[i, :k] = True
+    return Batch(
+        x=torch.from_numpy(out),
+        mask=torch.from_numpy(mask),
+        y=torch.tensor(ys, dtype=torch.float32),
+        dom=torch.tensor(doms, dtype=torch.int64),
+    )

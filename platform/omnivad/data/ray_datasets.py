@@ -1,0 +1,111 @@
+"""Per-domain Ray Datasets over a corpus (local or s3://).
+
+Each domain's split is its own dataset, read straight from the corpus's Parquet parts by Ray Data;
+the driver only reads the manifest and the metadata index. Training datasets are resampled to T
+segments inside the pipeline (RTFM ``process_feat``), so workers receive ``(T, K, C)`` arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from omnivad import storage
+from omnivad.corpus.format import Corpus
+from omnivad.data.balanced import Pool
+
+READ_COLUMNS = ["video_id", "label", "n_snippets", "n_crops", "features"]
+
+
+def resample_segments(feat: np.ndarray, segments: int = 32, mode: str = "mean") -> np.ndarray:
+    """``(T, K, C)`` → ``(segments, K, C)``.
+
+    ``mean`` (MDVAD A13, RTFM ``process_feat``): ``linspace(0, T, segments+1)`` chunk boundaries, each
+    chunk mean-pooled; an empty chunk copies the snippet at its start. ``nearest``: snippets at
+    ``linspace`` positions.
+    """
+    t = feat.shape[0]
+    if mode == "nearest":
+        idx = np.linspace(0, t - 1, segments).round().astype(np.int64)
+        return feat[idx].astype(np.float32, copy=False)
+    r = np.linspace(0, t, segments + 1, dtype=np.int32)
+    out = np.empty((segments, *feat.shape[1:]), dtype=np.float32)
+    for i in range(segments):
+        if r[i] != r[i + 1]:
+            out[i] = feat[r[i] : r[i + 1]].mean(axis=0)
+        else:
+            out[i] = feat[r[i]]
+    return out
+
+
+class _Resample:
+    """Ray Data map_batches function: keep the wanted videos, resample them to T segments."""
+
+    def __init__(self, ids: list[str] | None, feature_dim: int, segments: int, mode: str) -> None:
+        self.ids = pa.array(sorted(ids), pa.string()) if ids is not None else None
+        self.c = feature_dim
+        self.segments = segments
+        self.mode = mode
+
+    def __call__(self, table: pa.Table) -> dict[str, Any]:
+        if self.ids is not None:
+            table = table.filter(pc.is_in(table.column("video_id"), value_set=self.ids))
+        n = table.num_rows
+        feats = table.column("features").combine_chunks() if n else None
+        ids = table.column("video_id").to_pylist()
+        labels = np.asarray(table.column("label").to_numpy(zero_copy_only=False), dtype=np.int64)
+        t_col = table.column("n_snippets").to_pylist()
+        k_col = table.column("n_crops").to_pylist()
+        xs = []
+        if n:
+            flat = feats.values.to_numpy(zero_copy_only=False)
+            offsets = feats.offsets.to_numpy()
+            for i in range(n):
+                f = flat[offsets[i] : offsets[i + 1]].reshape(t_col[i], k_col[i], self.c)
+                xs.append(resample_segments(f, self.segments, self.mode))
+        k = max(k_col) if k_col else 1
+        x = np.stack(xs) if xs else np.zeros((0, self.segments, k, self.c), np.float32)
+        return {"video_id": np.asarray(ids, dtype=object), "label": labels, "x": x}
+
+
+def domain_dataset(
+    corpus: Corpus,
+    domain: str,
+    split: str,
+    ids: Iterable[str] | None = None,
+    segments: int = 32,
+    mode: str = "mean",
+) -> Any:
+    """A Ray Dataset of one domain's split (only ``ids`` when given); rows carry ``video_id``,
+    ``label`` and ``x`` of shape ``(segments, K, C)``."""
+    import ray.data
+
+    paths = corpus.part_paths(domain, split)
+    if not paths:
+        raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no {split!r} split")
+    fs = storage.arrow_filesystem(corpus.fs)
+    ds = ray.data.read_parquet(paths, filesystem=fs, columns=READ_COLUMNS)
+    fn = _Resample(list(ids) if ids is not None else None, corpus.feature_dim, segments, mode)
+    return ds.map_batches(fn, batch_format="pyarrow", batch_size=16, zero_copy_batch=True)
+
+
+def collect_pools(shard: Any, domain: str) -> dict[tuple[str, int], Pool]:
+    """Materialise a worker's shard of one domain (already resampled) as per-label pools, sorted by id."""
+    ids: list[str] = []
+    labels: list[int] = []
+    xs: list[np.ndarray] = []
+    for batch in shard.iter_batches(batch_format="numpy", batch_size=64):
+        ids.extend(str(v) for v in batch["video_id"])
+        labels.extend(int(v) for v in batch["label"])
+        xs.extend(batch["x"])
+    order = np.argsort(np.asarray(ids, dtype=object)) if ids else np.zeros(0, np.int64)
+    pools: dict[tuple[str, int], Pool] = {}
+    for y in (0, 1):
+        sel = [i for i in order if labels[i] == y]
+        x = np.stack([xs[i] for i in sel]) if sel else np.zeros((0,), np.float32)
+        pools[(domain, y)] = Pool(ids=[ids[i] for i in sel], x=x)
+    return pools
