@@ -1,0 +1,221 @@
+"""``omnivad`` command line: corpus import/info/synth, benchmark build, evaluate, run.
+
+Errors of the platform (bad input, bad config) print one line naming the file/field and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from omnivad.errors import OmnivadError
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared by `omnivad run` and jobs/mdvad.py
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML/JSON config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
+    p.add_argument("--protocol", choices=["single", "E1", "E2", "E3", "E4"])
+    p.add_argument("--method", help="mil | null-mil | nullang-mil")
+    p.add_argument("--ac", dest="ac", action="store_true", default=None, help="train the Abnormal-Conflict classifier")
+    p.add_argument("--no-ac", dest="ac", action="store_false")
+    p.add_argument("--folds", type=int)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="Ray Train workers per run")
+    p.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="one GPU per worker")
+    p.add_argument("--corpus", help="corpus URI (path or s3://)")
+    p.add_argument("--out", help="results/checkpoints URI (path or s3://)")
+    p.add_argument("--targets", help="comma-separated targets for E2-E4")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from omnivad import config
+
+    flags = {
+        "protocol.name": args.protocol, "model.method": args.method, "loss.ac": args.ac,
+        "protocol.folds": args.folds, "train.steps": args.steps, "train.seed": args.seed,
+        "scaling.workers": args.workers, "scaling.use_gpu": args.use_gpu, "corpus.uri": args.corpus,
+        "storage.out": args.out,
+        "protocol.targets": args.targets.split(",") if args.targets else None,
+    }
+    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    cfg = config.load(args.config, overrides + list(args.overrides))
+    if cfg.protocol.folds > cfg.benchmark.folds:
+        cfg.benchmark.folds = cfg.protocol.folds
+    return cfg
+
+
+def run_main(args: argparse.Namespace) -> int:
+    from omnivad import config
+    from omnivad.protocols.runner import run_protocol
+
+    cfg = config_from_args(args)
+    if args.print_config:
+        print(config.to_yaml(cfg))
+        return 0
+    result = run_protocol(cfg)
+    print(result["table"])
+    print(f"results: {result['results_uri']}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Subcommands
+
+
+def _corpus_import(args: argparse.Namespace) -> int:
+    from omnivad.corpus.importers import import_corpus
+
+    roots = []
+    for r in args.root or []:
+        if "=" not in r:
+            raise OmnivadError(f"--root {r!r}: expected OLD=NEW")
+        old, new = r.split("=", 1)
+        roots.append((old, new))
+    manifest = import_corpus(
+        args.format, args.list, args.out, domain=args.domain, split=args.split, gt=args.gt, labels=args.labels,
+        abnormal_pattern=args.abnormal_pattern, abnormal_first=args.abnormal_first, roots=roots,
+        average_crops=args.average_crops, backbone=args.backbone, progress=not args.quiet,
+    )
+    st = manifest.domains[args.domain].splits[args.split]
+    print(f"imported {args.domain}/{args.split}: {st.videos} videos ({st.normal} normal, {st.abnormal} abnormal), "
+          f"{st.snippets} snippets → {args.out}")
+    return 0
+
+
+def describe(uri: str) -> str:
+    from omnivad.corpus.format import Corpus
+
+    c = Corpus.open(uri)
+    m = c.manifest
+    lines = [f"corpus {uri}", f"  feature_dim {m.feature_dim}, backbone {m.backbone}, "
+             f"{m.frames_per_snippet} frames/snippet, fingerprint {c.fingerprint()}"]
+    lines.append(f"  {'domain':<12} {'split':<10} {'videos':>7} {'normal':>7} {'abnormal':>8} {'snippets':>9} {'crops':>5}  categories")
+    for d, e in m.domains.items():
+        for s, st in e.splits.items():
+            cats = ", ".join(f"{k}:{v}" for k, v in sorted(st.categories.items()) if k not in ("Normal", ""))
+            lines.append(f"  {d:<12} {s:<10} {st.videos:>7} {st.normal:>7} {st.abnormal:>8} {st.snippets:>9} "
+                         f"{e.n_crops or '-':>5}  {cats}")
+    return "\n".join(lines)
+
+
+def _corpus_info(args: argparse.Namespace) -> int:
+    print(describe(args.uri))
+    return 0
+
+
+def _corpus_synth(args: argparse.Namespace) -> int:
+    from omnivad.corpus.synth import SynthConfig, synthesize
+
+    fields = {"domains": args.domains, "videos_per_domain": args.videos, "dim": args.dim,
+              "conflict_strength": args.conflict, "noise": args.noise, "seed": args.seed}
+    cfg = SynthConfig(**{k: v for k, v in fields.items() if v is not None})
+    synthesize(args.out, cfg)
+    print(describe(args.out))
+    return 0
+
+
+def _benchmark_build(args: argparse.Namespace) -> int:
+    from omnivad import config
+    from omnivad.corpus.benchmark import build_benchmark
+    from omnivad.corpus.format import Corpus
+
+    cfg = config.load(args.config, args.overrides)
+    corpus = Corpus.open(args.corpus)
+    bench = build_benchmark(corpus, cfg.benchmark, cfg.corpus.domains)
+    bench.save(args.out)
+    print(f"benchmark with {len(bench.folds)} fold(s) → {args.out}")
+    for f in bench.folds:
+        parts = [f"{d}: {len(ids)} train/{len(f.val.get(d, []))} val/{len(f.test.get(d, []))} test" for d, ids in f.train.items()]
+        print(f"  fold {f.fold}: " + "; ".join(parts))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from omnivad import storage
+    from omnivad.metrics import evaluate_dirs
+
+    result = evaluate_dirs(args.corpus, args.scores, args.domains.split(",") if args.domains else None)
+    text = json.dumps(result, indent=2, default=float)
+    if args.out:
+        fs, path = storage.filesystem(args.out)
+        storage.write_bytes_atomic(fs, path, (text + "\n").encode())
+    for d, m in result["per_domain"].items():
+        print(f"{d:<14} AUC {100 * m['auc']:6.2f}   AP {100 * m['ap']:6.2f}")
+    print(f"{'mean':<14} AUC {100 * result['mean_auc']:6.2f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omnivad", description="multi-domain video anomaly detection on Ray")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    corpus = sub.add_parser("corpus", help="import, inspect and synthesise corpora").add_subparsers(dest="corpus_cmd", required=True)
+    imp = corpus.add_parser("import", help="import pre-extracted snippet features")
+    imp.add_argument("--format", choices=["rtfm", "xd"], required=True)
+    imp.add_argument("--list", required=True, help="list file of per-video .npy paths")
+    imp.add_argument("--gt", help="concatenated frame-level ground truth .npy (test split)")
+    imp.add_argument("--domain", required=True)
+    imp.add_argument("--split", required=True, choices=["train", "test", "validation"])
+    imp.add_argument("--out", required=True, help="corpus URI (path or s3://); added to when it exists")
+    imp.add_argument("--root", action="append", metavar="OLD=NEW", help="rewrite a path prefix of the list")
+    lab = imp.add_mutually_exclusive_group()
+    lab.add_argument("--labels", help="CSV video_id,label[,category]")
+    lab.add_argument("--abnormal-pattern", help="regex: a matching name is abnormal")
+    lab.add_argument("--abnormal-first", type=int, help="the first N lines are abnormal (RTFM)")
+    imp.add_argument("--average-crops", action="store_true", help="store the crop mean instead of every crop")
+    imp.add_argument("--backbone", default="i3d")
+    imp.add_argument("--quiet", action="store_true")
+    imp.set_defaults(func=_corpus_import)
+    info = corpus.add_parser("info", help="videos, labels, categories and snippets per domain and split")
+    info.add_argument("uri")
+    info.set_defaults(func=_corpus_info)
+    syn = corpus.add_parser("synth", help="make a synthetic multi-domain corpus with planted conflicts")
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--domains", type=int)
+    syn.add_argument("--videos", type=int, help="training videos per domain")
+    syn.add_argument("--dim", type=int)
+    syn.add_argument("--conflict", type=float, help="conflict strength in [0, 1]")
+    syn.add_argument("--noise", type=float)
+    syn.add_argument("--seed", type=int)
+    syn.set_defaults(func=_corpus_synth)
+
+    bench = sub.add_parser("benchmark", help="MDVAD benchmark splits").add_subparsers(dest="bench_cmd", required=True)
+    bb = bench.add_parser("build", help="balanced folds, validation, low-shot and leave-one-out splits")
+    bb.add_argument("--corpus", required=True)
+    bb.add_argument("--out", required=True, help="benchmark JSON path or URI")
+    bb.add_argument("--config")
+    bb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bb.set_defaults(func=_benchmark_build)
+
+    ev = sub.add_parser("evaluate", help="frame-level AUC/AP of score files, community protocol")
+    ev.add_argument("--corpus", required=True)
+    ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
+    ev.add_argument("--domains", help="comma-separated (default: every domain with a test split)")
+    ev.add_argument("--out", help="write the JSON here")
+    ev.set_defaults(func=_evaluate)
+
+    run = sub.add_parser("run", help="run a protocol (same as jobs/mdvad.py)")
+    add_run_args(run)
+    run.set_defaults(func=run_main)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except OmnivadError as exc:
+        print(f"omnivad: error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"omnivad: error: {exc}", file=sys.stderr)
+        return 1
