@@ -1,0 +1,58 @@
+"""What a method contributes to the platform: a model, its losses and its scoring rule.
+
+The engine, the data pipeline and the protocols only talk to :class:`Method`; nothing outside
+``methods/`` names a specific method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from omnivad.config import Config
+
+
+@dataclass
+class Batch:
+    """One training step's videos, already resampled to T segments.
+
+    x:    (B, K, T, C) float32 crop features (K = the largest crop count in the batch)
+    mask: (B, K) bool, True for real crops (padded crops repeat crop 0 and are masked out of averages)
+    y:    (B,) float32 video labels (0 normal, 1 abnormal)
+    dom:  (B,) int64 index of each video's domain in ``model.domains``; -1 for a domain the model has
+          no head for (fine-tuning on an unseen target, MDVAD §6.5)
+    """
+
+    x: torch.Tensor
+    mask: torch.Tensor
+    y: torch.Tensor
+    dom: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.x.to(device), self.mask.to(device), self.y.to(device), self.dom.to(device))
+
+
+class Method(Protocol):
+    """A registered method. Implementations are stateless; state lives in the model."""
+
+    name: str
+
+    def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
+        """A fresh model with one head per domain where the method has per-domain heads."""
+        ...
+
+    def loss(self, model: nn.Module, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss and named scalar terms to log. ``adapting`` is True during E3/E4 fine-tuning."""
+        ...
+
+    def score(self, model: nn.Module, x: torch.Tensor, target: str | None) -> torch.Tensor:
+        """Snippet scores (T,) of one video ``x`` (K, T, C), crops averaged, model in eval mode.
+
+        ``target`` is the test domain; when the model has no head for it (or it is None) the method's
+        unseen-domain rule applies.
+        """
+        ...

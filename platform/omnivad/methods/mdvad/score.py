@@ -1,0 +1,55 @@
+"""MDVAD test-time snippet scores (spec ``mdvad.md`` Eq. 5, §6.1–6.2).
+
+- single head (MIL): s^a.
+- Null-MIL: seen target → the target's head s^a_t; unseen → max_d s^a_d.
+- NullAng-MIL: seen → cos^a_t + 1 − cos^n_t; unseen → max_d cos^a_d + 1 − max_d cos^n_d (no margin at test).
+
+Crops: the head outputs are averaged over the crops first and Eq. 5 is applied to the averages, the same order
+as in training (§7) and in unseen-target fine-tuning (§6.5). For the seen branches (linear in the head outputs)
+this equals averaging the final scores over crops (RTFM); it differs only for the max in the unseen branches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from omnivad.methods.mdvad.loss import forward_crops
+
+if TYPE_CHECKING:
+    from omnivad.methods.mdvad.model import MDVADNet
+
+
+def scores_from_outputs(out: dict[str, torch.Tensor], head: str, target_index: int) -> torch.Tensor:
+    """Eq. 5 on (crop-averaged) outputs ``abn``/``nrm`` (..., T, M); target_index -1 means unseen."""
+    abn = out["abn"]
+    if head == "single":
+        return abn[..., 0]
+    if head == "null":
+        return abn[..., target_index] if target_index >= 0 else abn.max(-1).values
+    nrm = out["nrm"]
+    if target_index >= 0:
+        return abn[..., target_index] + 1 - nrm[..., target_index]
+    return abn.max(-1).values + 1 - nrm.max(-1).values
+
+
+def score_video(model: MDVADNet, x: torch.Tensor, target: str | None) -> torch.Tensor:
+    """Snippet scores (T,) of one video x (K,T,C) (or (T,C): one crop), crops averaged, in eval mode, no grad.
+
+    ``target`` None or a domain without a head selects the unseen branch. The result is float32 on the model's
+    device; the model's train/eval mode is restored afterwards."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if x.dim() != 3:
+        raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = forward_crops(model, x.to(device=param.device, dtype=param.dtype).unsqueeze(0))
+            s = scores_from_outputs(out, model.head, model.domain_index(target))
+    finally:
+        model.train(was_training)
+    return s[0].float()
