@@ -1,0 +1,26 @@
+"""What one training run needs besides the config: which videos, which heads, where to start."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class RunSpec(BaseModel):
+    """One engine run. Protocols build these; the engine never needs to know which protocol it is.
+
+    train / val: ``{domain: [video_id, ...]}`` (training split of the corpus).
+    head_domains: the model's heads, in order. A training domain missing from it is trained through the
+    method's unseen-domain rule (MDVAD §6.5).
+    init_model: a ``model.pt`` URI to start from (E3/E4 fine-tuning), else a fresh model.
+    """
+
+    name: str
+    corpus_uri: str
+    train: dict[str, list[str]]
+    val: dict[str, list[str]] = Field(default_factory=dict)
+    head_domains: list[str]
+    steps: int
+    seed: int = 0
+    adapting: bool = False
+    use_all: bool = False
+    init_model: str | None = None

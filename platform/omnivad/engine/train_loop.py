@@ -1,0 +1,211 @@
+"""The training loop, read top to bottom: one loop for every method.
+
+``train_loop_per_worker`` is what Ray Train runs on each worker. It reads its shard of every training
+domain (``get_dataset_shard``), builds balanced batches, and calls the method's ``loss``. Rank 0 scores
+the validation videos, keeps the best-on-validation weights, and writes checkpoints; a restarted run
+picks up the latest checkpoint and replays the same data order (batches are a pure function of the
+step, see ``data/balanced.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from omnivad.config import Config
+from omnivad.corpus.format import Corpus, Video
+from omnivad.data.balanced import BalancedBatcher
+from omnivad.engine import checkpoint as ckpt
+from omnivad.engine.spec import RunSpec
+from omnivad.methods.base import Method
+from omnivad.methods.registry import get_method
+from omnivad.metrics import frame_scores
+
+CRASH_ENV = "OMNIVAD_CRASH_AT_STEP"  # tests: simulate a worker killed mid-training
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def build_model(method: Method, cfg: Config, spec: RunSpec, feature_dim: int) -> torch.nn.Module:
+    model = method.build(cfg, list(spec.head_domains), feature_dim)
+    if spec.init_model:
+        payload = ckpt.read_model(spec.init_model)
+        model.load_state_dict(payload["model"])
+    return model
+
+
+def head_index(spec: RunSpec) -> dict[str, int]:
+    heads = {d: i for i, d in enumerate(spec.head_domains)}
+    return {d: heads.get(d, -1) for d in spec.train}
+
+
+def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(video.features.transpose(1, 0, 2)))  # (K, T, C)
+    return method.score(model, x, target).detach().cpu().numpy().astype(np.float64)
+
+
+def validate(method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str]) -> dict[str, float]:
+    """Per-domain validation AUC: frame-level when every video has frame labels, else video-level
+    (max snippet score against the video label, the only label weak supervision gives)."""
+    out: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    for domain, vids in videos.items():
+        target = domain if domain in heads else None
+        scores = [score_video(method, model, v, target) for v in vids]
+        if all(v.gt is not None for v in vids):
+            y = np.concatenate([v.gt for v in vids])
+            s = np.concatenate([frame_scores(sc, len(v.gt)) for sc, v in zip(scores, vids)])
+        else:
+            y = np.array([v.label for v in vids])
+            s = np.array([sc.max() for sc in scores])
+        if len(np.unique(y)) == 2:
+            out[domain] = float(roc_auc_score(y, s))
+    model.train(was_training)
+    return out
+
+
+def run_steps(
+    method: Method,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batcher: BalancedBatcher,
+    cfg: Config,
+    spec: RunSpec,
+    start_step: int,
+    on_step: Any = None,
+    device: torch.device | str = "cpu",
+) -> None:
+    """The inner loop shared by the Ray Train worker and the plain single-process baseline."""
+    model.train()
+    for step in range(start_step, spec.steps):
+        batch = batcher.batch(step).to(device)
+        loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if on_step is not None:
+            on_step(step + 1, logs, batch)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    cfg = Config.model_validate(config["cfg"])
+    spec = RunSpec.model_validate(config["spec"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device() if cfg.scaling.use_gpu else torch.device("cpu")
+    seed_everything(spec.seed)
+    corpus = Corpus.open(spec.corpus_uri)
+    method = get_method(cfg.model.method)
+    model = build_model(method, cfg, spec, corpus.feature_dim).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+    # Resume: the latest checkpoint of this run (same name and storage path), if any.
+    start_step, best = 0, {"val": -1.0, "step": 0, "model": None}
+    history: list[dict[str, Any]] = []
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as d:
+            state = ckpt.load_state(d)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start_step, best, history = int(state["step"]), state["best"], list(state["history"])
+        if rank == 0:
+            print(f"[omnivad] {spec.name}: resumed at step {start_step}", file=sys.stderr, flush=True)
+
+    # Data: this worker's shard of every training domain, as per-(domain, label) pools.
+    from omnivad.data.ray_datasets import collect_pools
+
+    pools = {}
+    for d in spec.train:
+        pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
+    batcher = BalancedBatcher(
+        pools, list(spec.train), head_index(spec), cfg.data.batch_per_class, spec.seed, rank, world, spec.use_all
+    )
+    val_videos: dict[str, list[Video]] = {}
+    if rank == 0 and spec.val:
+        for d, ids in spec.val.items():
+            val_videos[d] = sorted(corpus.videos(d, "train", ids=ids), key=lambda v: v.video_id)
+
+    net: torch.nn.Module = model
+    if world > 1:
+        net = _AttrDDP(model, device_ids=[device] if cfg.scaling.use_gpu else None, find_unused_parameters=True)
+
+    crash_at = int(os.environ.get(CRASH_ENV, "0") or 0)
+    t0, snippets = time.perf_counter(), 0
+
+    def on_step(step: int, logs: dict[str, float], batch: Any) -> None:
+        nonlocal t0, snippets, best
+        snippets += int(batch.mask.sum().item()) * batch.x.shape[2]
+        if crash_at and step == crash_at and restored is None:
+            os._exit(137)  # as if the worker were killed: no cleanup, no final checkpoint
+        evaluate_now = step % cfg.train.eval_every == 0 or step == spec.steps
+        save_now = step % cfg.train.checkpoint_every == 0 or step == spec.steps
+        if not (evaluate_now or save_now or step % cfg.train.log_every == 0):
+            return
+        metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}}
+        metrics["snippets_per_s"] = snippets * world / max(time.perf_counter() - t0, 1e-9)
+        if rank == 0 and evaluate_now and val_videos:
+            per_domain = validate(method, model, val_videos, spec.head_domains)
+            val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
+            metrics["val_auc"] = val
+            if per_domain and val > best["val"]:
+                best = {"val": val, "step": step, "model": copy.deepcopy(model.state_dict())}
+        if rank == 0:
+            history.append(metrics)
+            print(f"[omnivad] {spec.name} step {step}/{spec.steps} " + " ".join(
+                f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"), file=sys.stderr, flush=True)
+        checkpoint = None
+        tmp = None
+        if save_now and rank == 0:
+            tmp = tempfile.mkdtemp(prefix="omnivad-ckpt-")
+            ckpt.save_state(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "step": step,
+                    "best": best,
+                    "history": history,
+                    "domains": list(spec.head_domains),
+                    "config": config["cfg"],
+                    "spec": config["spec"],
+                },
+                tmp,
+            )
+            checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        if evaluate_now or save_now:
+            # every worker reports at the same steps (report is a barrier)
+            ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"step-{step:08d}" if save_now else None)
+        if tmp:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    run_steps(method, net, optimizer, batcher, cfg, spec, start_step, on_step, device)
+
+
+class _AttrDDP(torch.nn.parallel.DistributedDataParallel):
+    """DDP that forwards attribute look-ups (``model.domains``...) to the wrapped model."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.module, name)

@@ -1,0 +1,101 @@
+"""Launching one engine run on Ray Train and turning its last checkpoint into a selected model."""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+from typing import Any
+
+from omnivad import storage
+from omnivad.config import Config, dump
+from omnivad.corpus.format import Corpus
+from omnivad.engine import checkpoint as ckpt
+from omnivad.engine.spec import RunSpec
+
+
+def scaling_config(cfg: Config) -> Any:
+    import ray.train
+
+    resources: dict[str, float] = {"CPU": cfg.scaling.cpus_per_worker, **cfg.scaling.resources_per_worker}
+    if cfg.scaling.use_gpu:
+        resources["GPU"] = cfg.scaling.gpus_per_worker or 1.0
+    return ray.train.ScalingConfig(
+        num_workers=cfg.scaling.workers, use_gpu=cfg.scaling.use_gpu, resources_per_worker=resources
+    )
+
+
+def train_datasets(cfg: Config, spec: RunSpec) -> dict[str, Any]:
+    """One Ray Dataset per training domain (``train_<domain>``), resampled in the pipeline."""
+    from omnivad.data.ray_datasets import domain_dataset
+
+    corpus = Corpus.open(spec.corpus_uri)
+    return {
+        f"train_{d}": domain_dataset(corpus, d, "train", ids, cfg.data.segments, cfg.data.resample)
+        for d, ids in spec.train.items()
+    }
+
+
+def run_dir(cfg: Config, spec: RunSpec) -> str:
+    """``<storage.out>/<run name>``: protocols point ``storage.out`` at a per-config directory."""
+    return storage.join(cfg.storage.out, spec.name)
+
+
+def fit(cfg: Config, spec: RunSpec) -> str:
+    """Train (or resume) ``spec`` on Ray Train; write and return the URI of its selected ``model.pt``.
+
+    Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
+    when the run has no validation videos), ``final``, or ``best-test`` — which the engine refuses to
+    fake: it needs test labels during training, so it is handled by the protocols (labelled as such).
+    """
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from omnivad.engine.train_loop import train_loop_per_worker
+
+    out = run_dir(cfg, spec)
+    model_uri = storage.join(out, "model.pt")
+    fs, model_path = storage.filesystem(model_uri)
+    if fs.exists(model_path):
+        print(f"[omnivad] {spec.name}: already finished ({model_uri})", file=sys.stderr)
+        return model_uri
+    storage_fs, storage_path = storage.filesystem(storage.join(out, "ray"))
+    run_config = ray.train.RunConfig(
+        name="train",
+        storage_path=storage_path,
+        storage_filesystem=storage.arrow_filesystem(storage_fs),
+        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+        failure_config=ray.train.FailureConfig(max_failures=0),
+    )
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": dump(cfg), "spec": spec.model_dump()},
+        torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
+        scaling_config=scaling_config(cfg),
+        run_config=run_config,
+        datasets=train_datasets(cfg, spec),
+        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"run {spec.name}: finished without a checkpoint")
+    with result.checkpoint.as_directory() as d:
+        state = ckpt.load_state(d)
+    use_best = cfg.train.selection == "best-val" and state["best"]["model"] is not None
+    weights = state["best"]["model"] if use_best else state["model"]
+    selected = f"best-val@{state['best']['step']}" if use_best else f"final@{state['step']}"
+    ckpt.write_model(
+        model_uri,
+        {
+            "model": weights,
+            "method": cfg.model.method,
+            "domains": list(spec.head_domains),
+            "feature_dim": Corpus.open(spec.corpus_uri).feature_dim,
+            "selected": selected,
+            "best_val": float(state["best"]["val"]),
+            "history": state["history"],
+            "config": dump(cfg),
+            "spec": spec.model_dump(),
+        },
+    )
+    storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), state["history"])
+    return model_uri

@@ -1,0 +1,286 @@
+"""Protocols as orchestrations of engine runs: single-domain matrix, E1 held-in, E2 leave-one-out,
+E3 low-shot adaptation, E4 full fine-tuning (MDVAD §6.3–6.5).
+
+Every protocol is a list of independent *jobs* (one engine run, or a pre-training run followed by its
+fine-tuning, then evaluation). Jobs run concurrently as Ray tasks, as many at a time as the cluster's
+CPUs allow. Runs are stored under ``<out>/runs/<config hash>/...`` so a rerun with the same config and
+corpus reuses finished runs (E3/E4 reuse the E1/E2 models) and resumes unfinished ones.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omnivad import storage
+from omnivad.config import Config, dump, to_yaml
+from omnivad.corpus.benchmark import Benchmark, build_benchmark
+from omnivad.corpus.format import Corpus
+from omnivad.engine.spec import RunSpec
+from omnivad.report.tables import cross_domain_table, protocol_table
+
+
+def log(msg: str) -> None:
+    print(f"[omnivad] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Job:
+    """Train ``stages`` in order (each starts from the previous one's model), then test the last."""
+
+    key: tuple[str, ...]  # (fold, target or source) — how the protocol aggregates the result
+    stages: list[RunSpec]
+    test_domains: list[str]
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def config_hash(cfg: Config, fingerprint: str) -> str:
+    """What determines a trained model: method, losses, data, training, benchmark, corpus content."""
+    relevant = {k: dump(cfg)[k] for k in ("model", "loss", "data", "train", "benchmark")}
+    relevant["train"].pop("eval_every", None)
+    relevant["train"].pop("log_every", None)
+    relevant["corpus"] = fingerprint
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def method_tag(cfg: Config) -> str:
+    return cfg.model.method + ("+ac" if cfg.loss.ac else "")
+
+
+def plan(cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> list[Job]:
+    """The jobs of ``cfg.protocol`` over its folds and targets."""
+    p = cfg.protocol
+    tag = method_tag(cfg)
+    seed = cfg.train.seed
+    jobs: list[Job] = []
+
+    def spec(name: str, fold: int, train: dict[str, list[str]], val: dict[str, list[str]], heads: list[str], **kw: Any) -> RunSpec:
+        return RunSpec(
+            name=f"{tag}/fold{fold}/{name}", corpus_uri=corpus.uri, train=train, val=val, head_domains=heads,
+            steps=kw.pop("steps", cfg.train.steps), seed=seed + fold, **kw,
+        )
+
+    targets = p.targets or domains
+    for t in targets:
+        if t not in domains:
+            raise ValueError(f"protocol.targets: {t!r} is not a domain of the corpus ({', '.join(domains)})")
+    for fold in range(p.folds):
+        if p.name == "single":
+            for s in domains:
+                sp = bench.protocol_splits("single", fold, s)
+                jobs.append(Job((str(fold), s), [spec(f"single/{s}", fold, sp.train, sp.val, [s])], domains))
+        elif p.name == "E1":
+            sp = bench.protocol_splits("E1", fold)
+            jobs.append(Job((str(fold),), [spec("E1", fold, sp.train, sp.val, domains)], domains))
+        else:
+            for t in targets:
+                e2 = bench.protocol_splits("E2", fold, t)
+                sources = [d for d in domains if d != t]
+                pre_e2 = spec(f"E2/{t}", fold, e2.train, e2.val, sources)
+                if p.name == "E2":
+                    jobs.append(Job((str(fold), t), [pre_e2], [t]))
+                elif p.name == "E3":
+                    e3 = bench.protocol_splits("E3", fold, t)
+                    ft = spec(f"E3/{t}", fold, e3.finetune, {}, sources, steps=cfg.train.finetune_steps,
+                              adapting=True, use_all=True)
+                    jobs.append(Job((str(fold), t), [pre_e2, ft], [t]))
+                elif p.name == "E4":
+                    e4 = bench.protocol_splits("E4", fold, t)
+                    val_t = {t: e4.val.get(t, [])} if e4.val.get(t) else {}
+                    if p.e4_start in ("E1", "both"):
+                        e1 = bench.protocol_splits("E1", fold)
+                        pre_e1 = spec("E1", fold, e1.train, e1.val, domains)
+                        ft1 = spec(f"E4-from-E1/{t}", fold, e4.finetune, val_t, domains,
+                                   steps=cfg.train.finetune_steps, adapting=True)
+                        jobs.append(Job((str(fold), t, "E1"), [pre_e1, ft1], [t]))
+                    if p.e4_start in ("E2", "both"):
+                        ft2 = spec(f"E4-from-E2/{t}", fold, e4.finetune, val_t, sources,
+                                   steps=cfg.train.finetune_steps, adapting=True)
+                        jobs.append(Job((str(fold), t, "E2"), [pre_e2, ft2], [t]))
+    return jobs
+
+
+def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
+    """Train every stage (reusing finished ones), then evaluate the last model on the test domains."""
+    from omnivad.engine.evaluate import evaluate_model
+    from omnivad.engine.trainer import fit
+
+    cfg = Config.model_validate(cfg_dict)
+    model_uri = None
+    for stage in job.stages:
+        if model_uri is not None:
+            stage = stage.model_copy(update={"init_model": model_uri})
+        model_uri = fit(cfg, stage)
+    assert model_uri is not None
+    corpus = Corpus.open(job.stages[-1].corpus_uri)
+    metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1)
+    metrics["checkpoint"] = model_uri
+    return metrics
+
+
+def max_concurrent(cfg: Config) -> int:
+    import ray
+
+    if cfg.scaling.max_concurrent_runs:
+        return cfg.scaling.max_concurrent_runs
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    per_run = cfg.scaling.workers * cfg.scaling.cpus_per_worker + 1.0  # + one CPU for the run's data pipeline
+    return max(1, int(cpus // per_run))
+
+
+def execute(cfg: Config, jobs: list[Job]) -> None:
+    """Run jobs as Ray tasks, at most :func:`max_concurrent` at once (in order of submission)."""
+    import ray
+
+    # Jobs sharing a pre-training stage must not train it twice at the same time: run jobs whose first
+    # stage is shared after the first of them has finished.
+    remote = ray.remote(num_cpus=0, max_retries=0)(_run_job)
+    limit = max_concurrent(cfg)
+    cfg_dict = dump(cfg)
+    pending = list(range(len(jobs)))
+    running: dict[Any, int] = {}
+    busy_first: set[str] = set()
+    done_first: set[str] = set()
+    while pending or running:
+        for i in list(pending):
+            if len(running) >= limit:
+                break
+            first = jobs[i].stages[0].name
+            shared = len(jobs[i].stages) > 1 or any(j.stages[0].name == first for k, j in enumerate(jobs) if k != i)
+            if shared and first in busy_first and first not in done_first:
+                continue
+            busy_first.add(first)
+            running[remote.remote(cfg_dict, jobs[i])] = i
+            pending.remove(i)
+            log(f"started {jobs[i].stages[-1].name} ({len(jobs) - len(pending)}/{len(jobs)})")
+        ready, _ = ray.wait(list(running), num_returns=1)
+        for ref in ready:
+            i = running.pop(ref)
+            jobs[i].result = ray.get(ref)
+            done_first.add(jobs[i].stages[0].name)
+            log(f"finished {jobs[i].stages[-1].name}: mean AUC {100 * jobs[i].result['mean_auc']:.2f}")
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std())
+
+
+def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | None = None) -> dict[str, Any]:
+    """Per-domain mean ± std over folds (population std), in the ``results.json`` shape."""
+    p = cfg.protocol
+    sel = [j for j in jobs if start is None or j.key[-1] == start]
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    per_fold: dict[str, dict[str, Any]] = {}
+    for j in sel:
+        fold = j.key[0]
+        for d, m in j.result["per_domain"].items():
+            if p.name == "single" and d != j.key[1]:
+                continue
+            by_domain.setdefault(d, []).append(m)
+            per_fold.setdefault(fold, {})[d] = {"auc": m["auc"], "ap": m["ap"]}
+    per_domain = {}
+    for d in [d for d in domains if d in by_domain]:
+        auc, auc_std = _mean_std([m["auc"] for m in by_domain[d]])
+        ap, ap_std = _mean_std([m["ap"] for m in by_domain[d]])
+        per_domain[d] = {"auc": auc, "auc_std": auc_std, "ap": ap, "ap_std": ap_std}
+    fold_means = [float(np.mean([m["auc"] for m in f.values()])) for f in per_fold.values()]
+    mean_auc, mean_std = _mean_std(fold_means) if fold_means else (float("nan"), float("nan"))
+    out: dict[str, Any] = {
+        "protocol": p.name,
+        "method": cfg.model.method,
+        "ac": cfg.loss.ac,
+        "selection": cfg.train.selection,
+        "per_domain": per_domain,
+        "mean_auc": mean_auc,
+        "mean_auc_std": mean_std,
+        "folds": p.folds,
+        "per_fold": per_fold,
+        "checkpoints": sorted({j.result["checkpoint"] for j in sel}),
+    }
+    if start:
+        out["start"] = start
+    if p.name == "single":
+        matrix: dict[str, dict[str, float]] = {s: {} for s in domains}
+        for s in domains:
+            for t in domains:
+                vals = [j.result["per_domain"][t]["auc"] for j in sel if j.key[1] == s]
+                matrix[s][t] = float(np.mean(vals))
+        out_avg = {t: float(np.mean([matrix[s][t] for s in domains if s != t])) if len(domains) > 1 else float("nan") for t in domains}
+        out.update(
+            matrix=matrix,
+            out_avg=out_avg,
+            out_avg_mean=float(np.mean(list(out_avg.values()))),
+            in_domain_mean=float(np.mean([matrix[t][t] for t in domains])),
+        )
+    return out
+
+
+def ensure_ray(cfg: Config) -> None:
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    if cfg.ray.address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True)
+    else:
+        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+def ensure_corpus(cfg: Config) -> Corpus:
+    if not Corpus.exists(cfg.corpus.uri):
+        if not cfg.corpus.synth_if_missing:
+            raise FileNotFoundError(f"corpus.uri: no corpus at {cfg.corpus.uri}")
+        from omnivad.corpus.synth import ensure_demo_corpus
+
+        ensure_demo_corpus(cfg.corpus.uri)
+    return Corpus.open(cfg.corpus.uri)
+
+
+def run_protocol(cfg: Config) -> dict[str, Any]:
+    """Run ``cfg.protocol`` end to end; write ``results.json`` / ``results.md`` under ``storage.out``."""
+    ensure_ray(cfg)
+    corpus = ensure_corpus(cfg)
+    domains = cfg.corpus.domains or corpus.domains
+    for d in domains:
+        if d not in corpus.domains:
+            raise ValueError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(corpus.domains)})")
+    if cfg.protocol.folds > cfg.benchmark.folds:
+        raise ValueError(f"protocol.folds ({cfg.protocol.folds}) > benchmark.folds ({cfg.benchmark.folds})")
+    fingerprint = corpus.fingerprint()
+    chash = config_hash(cfg, fingerprint)
+    root = storage.join(cfg.storage.out, "runs", chash)
+    bench = build_benchmark(corpus, cfg.benchmark, domains)
+    bench.save(storage.join(root, "benchmark.json"))
+    run_cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"out": root})})
+    jobs = plan(run_cfg, corpus, bench, domains)
+    log(f"{cfg.protocol.name} with {method_tag(cfg)}: {len(jobs)} job(s) over {cfg.protocol.folds} fold(s), "
+        f"domains {', '.join(domains)}; corpus {corpus.uri} ({fingerprint})")
+    t0 = time.perf_counter()
+    execute(run_cfg, jobs)
+    starts = [None] if cfg.protocol.name != "E4" else [s for s in ("E1", "E2") if cfg.protocol.e4_start in (s, "both")]
+    results = [aggregate(cfg, jobs, domains if cfg.protocol.name in ("single", "E1") else (cfg.protocol.targets or domains), s) for s in starts]
+    for r in results:
+        r.update(config=dump(cfg), corpus={"uri": corpus.uri, "fingerprint": fingerprint}, config_hash=chash,
+                 wall_s=round(time.perf_counter() - t0, 1))
+    md = cross_domain_table(results[0]) if cfg.protocol.name == "single" else "".join(protocol_table([r]) for r in results)
+    out_dir = storage.join(cfg.storage.out, f"{cfg.protocol.name}-{method_tag(cfg)}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    ofs, opath = storage.filesystem(out_dir)
+    payload = results[0] if len(results) == 1 else {"protocol": "E4", "method": cfg.model.method, "ac": cfg.loss.ac,
+                                                   "per_domain": results[0]["per_domain"], "mean_auc": results[0]["mean_auc"],
+                                                   "folds": cfg.protocol.folds, "starts": results, "config": dump(cfg)}
+    storage.write_json_atomic(ofs, storage.join(opath, "results.json"), payload)
+    storage.write_bytes_atomic(ofs, storage.join(opath, "results.md"), md.encode())
+    storage.write_bytes_atomic(ofs, storage.join(opath, "config.yaml"), to_yaml(cfg).encode())
+    payload["results_uri"] = out_dir
+    payload["table"] = md
+    return payload
