@@ -16,7 +16,7 @@ try:
 except ImportError:  # running from a checkout that is not installed (e.g. a Ray job's working dir)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "platform"))
 
-from omnivad.cli import add_run_args, run_main  # noqa: E402
+from omnivad.cli import add_run_args, run_main, shutdown_and_exit  # noqa: E402
 from omnivad.errors import OmnivadError  # noqa: E402
 
 
@@ -32,4 +32,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    shutdown_and_exit(main())

@@ -1,3 +1,3 @@
-from omnivad.cli import main
+from omnivad.cli import entry
 
-raise SystemExit(main())
+entry()

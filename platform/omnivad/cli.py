@@ -135,7 +135,7 @@ def _benchmark_build(args: argparse.Namespace) -> int:
     print(f"benchmark with {len(bench.folds)} fold(s) → {args.out}")
     for f in bench.folds:
         parts = [f"{d}: {len(ids)} train/{len(f.val.get(d, []))} val/{len(f.test.get(d, []))} test" for d, ids in f.train.items()]
-        print(f"  fold {f.fold}: " + "; ".join(parts))
+        print(f"  fold {f.index}: " + "; ".join(parts))
     return 0
 
 
@@ -219,3 +219,28 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"omnivad: error: {exc}", file=sys.stderr)
         return 1
+
+
+def entry() -> None:
+    """Console-script entry: run :func:`main`, then leave without interpreter teardown.
+
+    pyarrow's reader threads can abort a process during interpreter teardown ("terminate called
+    without an active exception", apache/arrow#34314); all output is flushed and Ray is shut down
+    first, so skipping teardown loses nothing.
+    """
+    code = main()
+    shutdown_and_exit(code)
+
+
+def shutdown_and_exit(code: int) -> None:
+    import os
+
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+

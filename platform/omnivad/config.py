@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,12 +151,19 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
     return f"invalid config{origin}: " + "; ".join(lines)
 
 
+_EXP_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def parse_value(text: str) -> Any:
     """``--set`` values are YAML scalars/lists: ``3``, ``1e-4``, ``true``, ``[a, b]``, ``null``."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    # YAML 1.1 (PyYAML) reads "1e-4" (no dot) as a string; read it as the float it is meant to be.
+    if isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
+        return float(value)
+    return value
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:

@@ -21,6 +21,18 @@ from omnivad.data.balanced import Pool
 READ_COLUMNS = ["video_id", "label", "n_snippets", "n_crops", "features"]
 
 
+def quiet_progress() -> None:
+    """Ray Data progress bars off (they flood job logs); ``OMNIVAD_PROGRESS=1`` keeps them."""
+    import os
+
+    import ray.data
+
+    if os.environ.get("OMNIVAD_PROGRESS") != "1":
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.enable_operator_progress_bars = False
+
+
 def resample_segments(feat: np.ndarray, segments: int = 32, mode: str = "mean") -> np.ndarray:
     """``(T, K, C)`` → ``(segments, K, C)``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 from typing import Any
@@ -50,7 +51,7 @@ def fit(cfg: Config, spec: RunSpec) -> str:
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from omnivad.engine.train_loop import train_loop_per_worker
+    from omnivad.engine.train_loop import CRASH_ENV, train_loop_per_worker
 
     out = run_dir(cfg, spec)
     model_uri = storage.join(out, "model.pt")
@@ -59,12 +60,15 @@ def fit(cfg: Config, spec: RunSpec) -> str:
         print(f"[omnivad] {spec.name}: already finished ({model_uri})", file=sys.stderr)
         return model_uri
     storage_fs, storage_path = storage.filesystem(storage.join(out, "ray"))
+    # fault injection for the resume tests reaches the workers through their runtime env
+    env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
     run_config = ray.train.RunConfig(
         name="train",
         storage_path=storage_path,
         storage_filesystem=storage.arrow_filesystem(storage_fs),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         failure_config=ray.train.FailureConfig(max_failures=0),
+        worker_runtime_env={"env_vars": env} if env else None,
     )
     trainer = TorchTrainer(
         train_loop_per_worker,

@@ -112,6 +112,9 @@ def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
     from omnivad.engine.evaluate import evaluate_model
     from omnivad.engine.trainer import fit
 
+    from omnivad.data.ray_datasets import quiet_progress
+
+    quiet_progress()
     cfg = Config.model_validate(cfg_dict)
     model_uri = None
     for stage in job.stages:
@@ -228,6 +231,9 @@ def ensure_ray(cfg: Config) -> None:
 
     import ray
 
+    from omnivad.data.ray_datasets import quiet_progress
+
+    quiet_progress()
     if ray.is_initialized():
         return
     if cfg.ray.address or os.environ.get("RAY_ADDRESS"):
