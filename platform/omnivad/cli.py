@@ -47,7 +47,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "protocol.targets": args.targets.split(",") if args.targets else None,
     }
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    cfg = config.load(args.config, overrides + list(args.overrides))
+    demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
+    if demo:
+        print("[omnivad] demo profile: synthetic demo corpus, 600 steps at lr 1e-3 "
+              "(give --config or --corpus for the paper's defaults)", file=sys.stderr)
+    cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None)
     if cfg.protocol.folds > cfg.benchmark.folds:
         cfg.benchmark.folds = cfg.protocol.folds
     return cfg

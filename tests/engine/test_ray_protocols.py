@@ -46,7 +46,7 @@ def corpus_uri(tmp_path_factory):
 def _cfg(corpus_uri: str, out: str, *extra: str) -> config.Config:
     return config.load(
         overrides=[
-            f"corpus.uri={corpus_uri}", f"storage.out={out}", "train.steps=4", "train.finetune_steps=2",
+            f"corpus.uri={corpus_uri}", f"storage.out={out}", "train.steps=4", "train.finetune_steps=2", "train.e4_steps=2",
             "train.eval_every=2", "train.checkpoint_every=2", "data.batch_per_class=6", "benchmark.folds=1",
             "train.lr=1e-3", *extra,
         ]

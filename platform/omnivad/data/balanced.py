@@ -8,12 +8,13 @@ exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
+from omnivad.data.pools import Pool
 from omnivad.methods.base import Batch
+
+__all__ = ["BalancedBatcher", "Pool", "per_domain_counts", "pool_indices", "worker_share"]
 
 
 def per_domain_counts(step: int, n_domains: int, per_class: int) -> list[int]:
@@ -26,14 +27,6 @@ def worker_share(count: int, rank: int, world: int) -> int:
     """This worker's part of ``count`` videos when the global batch is split over ``world`` workers."""
     base, extra = divmod(count, world)
     return base + int(rank < extra)
-
-
-@dataclass
-class Pool:
-    """One (domain, label) pool on a worker: x is ``(n, T, K, C)``, sorted by video id."""
-
-    ids: list[str]
-    x: np.ndarray
 
 
 def pool_indices(n: int, key: tuple[int, ...], start: int, count: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from omnivad import storage
 from omnivad.corpus.format import Corpus
-from omnivad.data.balanced import Pool
+from omnivad.data.pools import Pool
 
 READ_COLUMNS = ["video_id", "label", "n_snippets", "n_crops", "features"]
 
@@ -100,7 +100,7 @@ def domain_dataset(
     if not paths:
         raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no {split!r} split")
     fs = storage.arrow_filesystem(corpus.fs)
-    ds = ray.data.read_parquet(paths, filesystem=fs, columns=READ_COLUMNS)
+    ds = ray.data.read_parquet(paths, filesystem=fs).select_columns(READ_COLUMNS)
     fn = _Resample(list(ids) if ids is not None else None, corpus.feature_dim, segments, mode)
     return ds.map_batches(fn, batch_format="pyarrow", batch_size=16, zero_copy_batch=True)
 

@@ -75,10 +75,8 @@ def score_test_videos(
 
     payload = ckpt.read_model(model_uri)
     paths = [p for d in domains for p in corpus.part_paths(d, "test")]
-    ds = ray.data.read_parquet(
-        paths,
-        filesystem=storage.arrow_filesystem(corpus.fs),
-        columns=["domain", "video_id", "n_snippets", "n_crops", "features"],
+    ds = ray.data.read_parquet(paths, filesystem=storage.arrow_filesystem(corpus.fs)).select_columns(
+        ["domain", "video_id", "n_snippets", "n_crops", "features"]
     )
     out = ds.map_batches(
         _Scorer,

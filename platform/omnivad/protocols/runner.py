@@ -98,11 +98,11 @@ def plan(cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> l
                         e1 = bench.protocol_splits("E1", fold)
                         pre_e1 = spec("E1", fold, e1.train, e1.val, domains)
                         ft1 = spec(f"E4-from-E1/{t}", fold, e4.finetune, val_t, domains,
-                                   steps=cfg.train.finetune_steps, adapting=True)
+                                   steps=cfg.train.e4_steps, adapting=True)
                         jobs.append(Job((str(fold), t, "E1"), [pre_e1, ft1], [t]))
                     if p.e4_start in ("E2", "both"):
                         ft2 = spec(f"E4-from-E2/{t}", fold, e4.finetune, val_t, sources,
-                                   steps=cfg.train.finetune_steps, adapting=True)
+                                   steps=cfg.train.e4_steps, adapting=True)
                         jobs.append(Job((str(fold), t, "E2"), [pre_e2, ft2], [t]))
     return jobs
 

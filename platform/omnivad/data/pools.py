@@ -1,0 +1,16 @@
+"""Per-(domain, label) pools of resampled training videos (numpy only: Ray Data workers import this
+without paying for torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Pool:
+    """One (domain, label) pool on a worker: x is ``(n, T, K, C)``, sorted by video id."""
+
+    ids: list[str]
+    x: np.ndarray
