@@ -296,7 +296,7 @@ def test_corpus_import_bad_root(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_run_print_config_flags(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["run", "--print-config", "--protocol", "E2", "--method", "null-mil", "--no-ac", "--folds", "2",
-               "--steps", "5", "--targets", "a,b"])
+               "--steps", "5", "--targets", "a,b", "--corpus", "/data/corpus"])
     assert rc == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["protocol"]["name"] == "E2"
@@ -323,6 +323,17 @@ def test_run_print_config_more_flags_and_file(tmp_path: Path, capsys: pytest.Cap
     assert cfg["scaling"]["workers"] == 2 and cfg["scaling"]["use_gpu"] is True
     assert cfg["corpus"]["uri"] == str(tmp_path / "corp") and cfg["storage"]["out"] == str(tmp_path / "runs")
     assert cfg["protocol"]["folds"] == 5 and cfg["benchmark"]["folds"] >= 5  # enough benchmark folds
+
+
+def test_run_without_config_or_corpus_uses_the_demo_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["train"]["steps"] == 600 and cfg["train"]["lr"] == pytest.approx(1e-3)
+    assert cfg["protocol"]["name"] == "E1" and cfg["model"]["method"] == "nullang-mil" and cfg["loss"]["ac"] is True
+    # with a corpus the paper's budget applies (MDVAD A11)
+    assert main(["run", "--print-config", "--corpus", "/data/corpus"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["train"]["steps"] == 15000 and cfg["train"]["lr"] == pytest.approx(5e-5)
 
 
 def test_run_invalid_set(capsys: pytest.CaptureFixture[str]) -> None:

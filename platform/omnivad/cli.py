@@ -48,9 +48,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     }
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
-    if demo:
-        print("[omnivad] demo profile: synthetic demo corpus, 600 steps at lr 1e-3 "
-              "(give --config or --corpus for the paper's defaults)", file=sys.stderr)
+    args.demo_profile = demo
     cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None)
     if cfg.protocol.folds > cfg.benchmark.folds:
         cfg.benchmark.folds = cfg.protocol.folds
@@ -65,6 +63,9 @@ def run_main(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(cfg))
         return 0
+    if getattr(args, "demo_profile", False):
+        print("[omnivad] demo profile: synthetic demo corpus, 600 steps at lr 1e-3 "
+              "(give --config or --corpus for the paper's defaults)", file=sys.stderr)
     result = run_protocol(cfg)
     print(result["table"])
     print(f"results: {result['results_uri']}")

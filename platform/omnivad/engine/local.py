@@ -16,7 +16,7 @@ from omnivad.corpus.format import Corpus
 from omnivad.data.balanced import BalancedBatcher, Pool
 from omnivad.data.ray_datasets import resample_segments
 from omnivad.engine.spec import RunSpec
-from omnivad.engine.train_loop import build_model, head_index, run_steps, seed_everything
+from omnivad.engine.train_loop import build_model, head_index, model_domains, prepare_heads, run_steps, seed_everything
 from omnivad.methods.registry import get_method
 
 
@@ -37,9 +37,11 @@ def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, t
     corpus = Corpus.open(spec.corpus_uri)
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
+    pools = local_pools(corpus, spec, cfg)
+    prepare_heads(method, model, cfg, spec, pools)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     batcher = BalancedBatcher(
-        local_pools(corpus, spec, cfg), list(spec.train), head_index(spec), cfg.data.batch_per_class, spec.seed,
+        pools, list(spec.train), head_index(spec, model_domains(model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,
     )
     run_steps(method, model, optimizer, batcher, cfg, spec, 0, on_step)

@@ -45,9 +45,30 @@ def build_model(method: Method, cfg: Config, spec: RunSpec, feature_dim: int) ->
     return model
 
 
-def head_index(spec: RunSpec) -> dict[str, int]:
-    heads = {d: i for i, d in enumerate(spec.head_domains)}
-    return {d: heads.get(d, -1) for d in spec.train}
+def head_index(spec: RunSpec, heads: list[str] | None = None) -> dict[str, int]:
+    """Each training domain's head index, -1 for a domain the model has no head for."""
+    index = {d: i for i, d in enumerate(heads if heads is not None else spec.head_domains)}
+    return {d: index.get(d, -1) for d in spec.train}
+
+
+def model_domains(model: torch.nn.Module, spec: RunSpec) -> list[str]:
+    return list(getattr(model, "domains", spec.head_domains))
+
+
+def prepare_heads(method: Method, model: torch.nn.Module, cfg: Config, spec: RunSpec, pools: dict[Any, Any]) -> None:
+    """Give a method the chance to add heads for training domains it has none for (MDVAD A14's
+    ``new-head`` option); the hook is optional and sees the domain's training videos."""
+    hook = getattr(method, "prepare_target", None)
+    if hook is None:
+        return
+    for d in spec.train:
+        if d in model_domains(model, spec):
+            continue
+        xs = [p.x for (dom, _y), p in pools.items() if dom == d and len(p.ids)]
+        if not xs:
+            continue
+        x = torch.from_numpy(np.concatenate(xs).transpose(0, 2, 1, 3).copy())  # (B, K, T, C)
+        hook(model, d, cfg, x, torch.ones(x.shape[:2], dtype=torch.bool))
 
 
 def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None) -> np.ndarray:
@@ -102,7 +123,6 @@ def run_steps(
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
-    from torch.nn.parallel import DistributedDataParallel
 
     cfg = Config.model_validate(config["cfg"])
     spec = RunSpec.model_validate(config["spec"])
@@ -112,7 +132,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     seed_everything(spec.seed)
     corpus = Corpus.open(spec.corpus_uri)
     method = get_method(cfg.model.method)
-    model = build_model(method, cfg, spec, corpus.feature_dim).to(device)
+    model = build_model(method, cfg, spec, corpus.feature_dim)
+
+    # Data: this worker's shard of every training domain, as per-(domain, label) pools.
+    from omnivad.data.ray_datasets import collect_pools
+
+    pools = {}
+    for d in spec.train:
+        pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
+    prepare_heads(method, model, cfg, spec, pools)  # DDP below broadcasts rank 0's choice
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
 
     # Resume: the latest checkpoint of this run (same name and storage path), if any.
@@ -128,20 +157,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         start_step, best, history = int(state["step"]), state["best"], list(state["history"])
         if rank == 0:
             print(f"[omnivad] {spec.name}: resumed at step {start_step}", file=sys.stderr, flush=True)
-
-    # Data: this worker's shard of every training domain, as per-(domain, label) pools.
-    from omnivad.data.ray_datasets import collect_pools
-
-    pools = {}
-    for d in spec.train:
-        pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
+    heads = model_domains(model, spec)
     batcher = BalancedBatcher(
-        pools, list(spec.train), head_index(spec), cfg.data.batch_per_class, spec.seed, rank, world, spec.use_all
+        pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed, rank, world, spec.use_all
     )
     val_videos: dict[str, list[Video]] = {}
     if rank == 0 and spec.val:
         for d, ids in spec.val.items():
             val_videos[d] = sorted(corpus.videos(d, "train", ids=ids), key=lambda v: v.video_id)
+    if rank == 0:
+        print(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
+              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}", file=sys.stderr, flush=True)
 
     net: torch.nn.Module = model
     if world > 1:
@@ -162,7 +188,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}}
         metrics["snippets_per_s"] = snippets * world / max(time.perf_counter() - t0, 1e-9)
         if rank == 0 and evaluate_now and val_videos:
-            per_domain = validate(method, model, val_videos, spec.head_domains)
+            per_domain = validate(method, model, val_videos, heads)
             val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
             metrics["val_auc"] = val
             if per_domain and val > best["val"]:
@@ -183,7 +209,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     "step": step,
                     "best": best,
                     "history": history,
-                    "domains": list(spec.head_domains),
+                    "domains": heads,
                     "config": config["cfg"],
                     "spec": config["spec"],
                 },

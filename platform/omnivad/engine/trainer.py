@@ -92,7 +92,7 @@ def fit(cfg: Config, spec: RunSpec) -> str:
         {
             "model": weights,
             "method": cfg.model.method,
-            "domains": list(spec.head_domains),
+            "domains": list(state["domains"]),
             "feature_dim": Corpus.open(spec.corpus_uri).feature_dim,
             "selected": selected,
             "best_val": float(state["best"]["val"]),

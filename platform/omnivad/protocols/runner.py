@@ -226,6 +226,25 @@ def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | Non
     return out
 
 
+def package_runtime_env() -> dict[str, Any] | None:
+    """``{"py_modules": [<omnivad>]}`` when omnivad is not installed where Ray workers run.
+
+    jobs/mdvad.py sets ``OMNIVAD_SHIP_PACKAGE=1`` when it had to import omnivad from the checkout
+    (e.g. ``ray job submit --working-dir .`` to a cluster whose image lacks the package); the workers
+    then get the driver's copy of the package. Not when the submitted job already sets ``py_modules``.
+    """
+    import os
+
+    if os.environ.get("OMNIVAD_SHIP_PACKAGE", "") not in ("1", "true", "yes"):
+        return None
+    job_env = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}").get("runtime_env") or {}
+    if "py_modules" in job_env:
+        return None
+    import omnivad
+
+    return {"py_modules": [os.path.dirname(os.path.abspath(omnivad.__file__))]}
+
+
 def ensure_ray(cfg: Config) -> None:
     import os
 
@@ -236,10 +255,11 @@ def ensure_ray(cfg: Config) -> None:
     quiet_progress()
     if ray.is_initialized():
         return
+    runtime_env = package_runtime_env()
     if cfg.ray.address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True)
+        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True, runtime_env=runtime_env)
     else:
-        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True)
+        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True, runtime_env=runtime_env)
 
 
 def ensure_corpus(cfg: Config) -> Corpus:
