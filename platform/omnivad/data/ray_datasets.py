@@ -45,13 +45,10 @@ def resample_segments(feat: np.ndarray, segments: int = 32, mode: str = "mean") 
         idx = np.linspace(0, t - 1, segments).round().astype(np.int64)
         return feat[idx].astype(np.float32, copy=False)
     r = np.linspace(0, t, segments + 1, dtype=np.int32)
-    out = np.empty((segments, *feat.shape[1:]), dtype=np.float32)
-    for i in range(segments):
-        if r[i] != r[i + 1]:
-            out[i] = feat[r[i] : r[i + 1]].mean(axis=0)
-        else:
-            out[i] = feat[r[i]]
-    return out
+    # reduceat sums each chunk and, for an empty chunk, returns the snippet at its start: RTFM's rule
+    sums = np.add.reduceat(feat.astype(np.float32, copy=False), r[:-1], axis=0)
+    counts = np.maximum(np.diff(r), 1).astype(np.float32)
+    return sums / counts.reshape(-1, *([1] * (feat.ndim - 1)))
 
 
 class _Resample:

@@ -12,6 +12,8 @@ class RunSpec(BaseModel):
     head_domains: the model's heads, in order. A training domain missing from it is trained through the
     method's unseen-domain rule (MDVAD §6.5).
     init_model: a ``model.pt`` URI to start from (E3/E4 fine-tuning), else a fresh model.
+    test_domains: the domains this run's model is tested on; read during training only when
+    ``train.selection`` is ``best-test`` (the papers' optimistic practice, never the default).
     """
 
     name: str
@@ -24,3 +26,4 @@ class RunSpec(BaseModel):
     adapting: bool = False
     use_all: bool = False
     init_model: str | None = None
+    test_domains: list[str] = Field(default_factory=list)  # used only by train.selection=best-test

@@ -109,6 +109,7 @@ def plan(cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> l
 
 def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
     """Train every stage (reusing finished ones), then evaluate the last model on the test domains."""
+    from omnivad.engine.checkpoint import read_model
     from omnivad.engine.evaluate import evaluate_model
     from omnivad.engine.trainer import fit
 
@@ -118,13 +119,17 @@ def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
     cfg = Config.model_validate(cfg_dict)
     model_uri = None
     for stage in job.stages:
+        last = stage is job.stages[-1]
         if model_uri is not None:
             stage = stage.model_copy(update={"init_model": model_uri})
+        if last and cfg.train.selection == "best-test":
+            stage = stage.model_copy(update={"test_domains": job.test_domains})
         model_uri = fit(cfg, stage)
     assert model_uri is not None
     corpus = Corpus.open(job.stages[-1].corpus_uri)
     metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1)
     metrics["checkpoint"] = model_uri
+    metrics["selected"] = read_model(model_uri)["selected"]
     return metrics
 
 
@@ -142,24 +147,23 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
     """Run jobs as Ray tasks, at most :func:`max_concurrent` at once (in order of submission)."""
     import ray
 
-    # Jobs sharing a pre-training stage must not train it twice at the same time: run jobs whose first
-    # stage is shared after the first of them has finished.
+    # Jobs that share a pre-training stage (E4 from E1: one E1 model per fold) must not train it twice
+    # at once: the second waits until the first has finished it, then reuses the stored model.
     remote = ray.remote(num_cpus=0, max_retries=0)(_run_job)
     limit = max_concurrent(cfg)
     cfg_dict = dump(cfg)
     pending = list(range(len(jobs)))
     running: dict[Any, int] = {}
-    busy_first: set[str] = set()
-    done_first: set[str] = set()
+    started: set[str] = set()
+    finished: set[str] = set()
     while pending or running:
         for i in list(pending):
             if len(running) >= limit:
                 break
             first = jobs[i].stages[0].name
-            shared = len(jobs[i].stages) > 1 or any(j.stages[0].name == first for k, j in enumerate(jobs) if k != i)
-            if shared and first in busy_first and first not in done_first:
+            if first in started and first not in finished:
                 continue
-            busy_first.add(first)
+            started.add(first)
             running[remote.remote(cfg_dict, jobs[i])] = i
             pending.remove(i)
             log(f"started {jobs[i].stages[-1].name} ({len(jobs) - len(pending)}/{len(jobs)})")
@@ -167,7 +171,7 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
         for ref in ready:
             i = running.pop(ref)
             jobs[i].result = ray.get(ref)
-            done_first.add(jobs[i].stages[0].name)
+            finished.add(jobs[i].stages[0].name)
             log(f"finished {jobs[i].stages[-1].name}: mean AUC {100 * jobs[i].result['mean_auc']:.2f}")
 
 
@@ -207,6 +211,7 @@ def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | Non
         "folds": p.folds,
         "per_fold": per_fold,
         "checkpoints": sorted({j.result["checkpoint"] for j in sel}),
+        "selected": sorted({j.result["selected"] for j in sel}),
     }
     if start:
         out["start"] = start

@@ -36,7 +36,9 @@ def protocol_table(results: list[dict[str, Any]]) -> str:
         avg = _cell(r["mean_auc"], r.get("mean_auc_std"), r["folds"])
         lines.append(f"| {head} | {ac} | " + " | ".join(cells) + f" | {avg} |")
     lines.append("")
-    lines.append(f"Frame-level ROC-AUC (%), mean over {results[0]['folds']} fold(s); model selection: {results[0].get('selection', '?')}.")
+    sel = results[0].get("selection", "?")
+    note = " (best on the TEST set, as the papers did: optimistic)" if sel == "best-test" else ""
+    lines.append(f"Frame-level ROC-AUC (%), mean over {results[0]['folds']} fold(s); model selection: {sel}{note}.")
     return "\n".join(lines) + "\n"
 
 
