@@ -15,6 +15,8 @@ try:
     import omnivad  # noqa: F401
 except ImportError:  # running from a checkout that is not installed (e.g. a Ray job's working dir)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "platform"))
+    # Ray workers cannot import it either: ensure_ray ships the package with the job (py_modules).
+    os.environ.setdefault("OMNIVAD_SHIP_PACKAGE", "1")
 
 from omnivad.cli import add_run_args, run_main, shutdown_and_exit  # noqa: E402
 from omnivad.errors import OmnivadError  # noqa: E402
