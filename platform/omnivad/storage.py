@@ -10,13 +10,23 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import fsspec
 import pyarrow.fs as pafs
 
 from omnivad.errors import StorageError
+
+T = TypeVar("T")
+
+#: Total seconds :func:`retrying` keeps retrying an S3 operation across an unreachable endpoint.
+RETRY_SECONDS_ENV = "OMNIVAD_S3_RETRY_SECONDS"
+#: botocore attempts per request (``retries.total_max_attempts``) and connect timeout in seconds.
+ATTEMPTS_ENV = "OMNIVAD_S3_ATTEMPTS"
+CONNECT_TIMEOUT_ENV = "OMNIVAD_S3_CONNECT_TIMEOUT"
 
 
 def is_remote(uri: str) -> bool:
@@ -30,8 +40,12 @@ def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
             kwargs["client_kwargs"] = {"endpoint_url": endpoint}
-        # Retries cover a flaky or restarting endpoint; a dead one still fails with a clear error.
-        kwargs["config_kwargs"] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+        # botocore retries each request a few times; :func:`retrying` covers longer outages (a
+        # restarting endpoint) for the platform's own writes, then fails with a clear StorageError.
+        kwargs["config_kwargs"] = {
+            "retries": {"total_max_attempts": int(os.environ.get(ATTEMPTS_ENV) or 5), "mode": "standard"},
+            "connect_timeout": float(os.environ.get(CONNECT_TIMEOUT_ENV) or 10),
+        }
         fs = fsspec.filesystem("s3", **kwargs)
         return fs, uri[len("s3://"):].rstrip("/")
     if uri.startswith("file://"):
@@ -52,6 +66,66 @@ def join(base: str, *parts: str) -> str:
     return posixpath.join(base, *parts)
 
 
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors meaning "the endpoint is unreachable right now" (worth retrying), not "bad request"."""
+    errs: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    try:
+        import botocore.exceptions as be
+
+        errs += [be.ConnectionError, be.HTTPClientError]
+    except ImportError:  # pragma: no cover - s3fs brings botocore
+        pass
+    try:
+        import aiohttp
+
+        errs.append(aiohttp.ClientConnectionError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from fsspec.exceptions import FSTimeoutError
+
+        errs.append(FSTimeoutError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+def uri_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """``path`` as a URI again (``s3://bucket/key`` for S3, the path itself locally)."""
+    if _is_local(fs):
+        return path
+    proto = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return path if "://" in path else f"{proto}://{path}"
+
+
+def retrying(fs: fsspec.AbstractFileSystem, path: str, what: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` (one storage operation on ``path``), retrying while the endpoint is unreachable.
+
+    Local filesystems run ``fn`` once. For object storage, connection failures are retried with
+    exponential backoff (0.25 s doubling, at most 5 s apart) for ``OMNIVAD_S3_RETRY_SECONDS`` in total
+    (default 60); then a :class:`StorageError` naming the URI is raised.
+    """
+    if _is_local(fs):
+        return fn()
+    budget = float(os.environ.get(RETRY_SECONDS_ENV) or 60)
+    transient = _transient_errors()
+    start, delay, attempts = time.monotonic(), 0.25, 0
+    while True:
+        attempts += 1
+        try:
+            return fn()
+        except transient as exc:
+            elapsed = time.monotonic() - start
+            if elapsed + delay > budget:
+                raise StorageError(
+                    f"{uri_of(fs, path)}: endpoint unreachable after {attempts} attempts over {elapsed:.1f}s "
+                    f"while trying to {what} ({type(exc).__name__}: {exc}); retry budget {budget:g}s "
+                    f"(set {RETRY_SECONDS_ENV} to change it)"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` so readers see either the old file or the whole new one.
 
@@ -69,24 +143,37 @@ def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) ->
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         else:
-            with fs.open(path, "wb") as fh:
-                fh.write(data)
+
+            def put() -> None:
+                with fs.open(path, "wb") as fh:
+                    fh.write(data)
+
+            retrying(fs, path, "write", put)
     except OSError as exc:
-        raise StorageError(f"cannot write {path}: {exc}") from exc
+        raise StorageError(f"cannot write {uri_of(fs, path)}: {exc}") from exc
 
 
 def write_json_atomic(fs: fsspec.AbstractFileSystem, path: str, obj: Any) -> None:
     write_bytes_atomic(fs, path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def read_bytes(fs: fsspec.AbstractFileSystem, path: str) -> bytes:
+    """The whole file, retrying across an unreachable endpoint (see :func:`retrying`)."""
+
+    def get() -> bytes:
+        with fs.open(path, "rb") as fh:
+            return fh.read()
+
+    return retrying(fs, path, "read", get)
+
+
 def read_json(fs: fsspec.AbstractFileSystem, path: str) -> Any:
     try:
-        with fs.open(path, "rb") as fh:
-            return json.loads(fh.read())
+        return json.loads(read_bytes(fs, path))
     except FileNotFoundError as exc:
-        raise StorageError(f"{path}: not found") from exc
+        raise StorageError(f"{uri_of(fs, path)}: not found") from exc
     except json.JSONDecodeError as exc:
-        raise StorageError(f"{path}: not valid JSON ({exc})") from exc
+        raise StorageError(f"{uri_of(fs, path)}: not valid JSON ({exc})") from exc
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

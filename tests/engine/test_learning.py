@@ -63,14 +63,6 @@ UNSEEN_CORPUS = dict(MAIN_CORPUS, conflict_strength=0.3)
 UNSEEN_TARGET = "indoor"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is fastest and robust to a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _x(video: Video) -> torch.Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from omnivad import config
 from omnivad.corpus.benchmark import build_benchmark
@@ -13,13 +12,6 @@ from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.local import train_local
 from omnivad.engine.spec import RunSpec
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -34,14 +34,6 @@ METHOD_OF = {"single": "mil", "null": "null-mil", "nullang": "nullang-mil"}
 DOMS = ["A", "B", "C"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is fastest and robust to a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def cfg_with(**loss) -> Config:
     cfg = Config()

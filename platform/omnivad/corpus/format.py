@@ -433,7 +433,7 @@ class CorpusWriter:
         for path in self._written:
             try:
                 self.fs.rm(path)
-            except FileNotFoundError:
+            except Exception:  # noqa: BLE001 - best effort: never mask the error that caused the abort
                 pass
         self._written.clear()
         self._buffer.clear()

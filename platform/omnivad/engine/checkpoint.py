@@ -26,8 +26,7 @@ def load_state(directory_or_file: str) -> dict[str, Any]:
     fs, path = storage.filesystem(directory_or_file)
     if fs.isdir(path):
         path = posixpath.join(path, STATE_FILE)
-    with fs.open(path, "rb") as fh:
-        data = fh.read()
+    data = storage.read_bytes(fs, path)
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
