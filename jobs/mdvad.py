@@ -7,7 +7,6 @@ NullAng-MIL + AC, and the results table. Works unchanged under
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -18,19 +17,11 @@ except ImportError:  # running from a checkout that is not installed (e.g. a Ray
     # Ray workers cannot import it either: ensure_ray ships the package with the job (py_modules).
     os.environ.setdefault("OMNIVAD_SHIP_PACKAGE", "1")
 
-from omnivad.cli import add_run_args, run_main, shutdown_and_exit  # noqa: E402
-from omnivad.errors import OmnivadError  # noqa: E402
+from omnivad.cli import add_run_args, job_main, run_main, shutdown_and_exit  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="jobs/mdvad.py", description=__doc__.splitlines()[0])
-    add_run_args(parser)
-    args = parser.parse_args()
-    try:
-        return run_main(args)
-    except (OmnivadError, FileNotFoundError, ValueError) as exc:
-        print(f"mdvad: error: {exc}", file=sys.stderr)
-        return 1
+    return job_main("jobs/mdvad.py", __doc__, add_run_args, run_main)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ Once per call (the CronJob's schedule), or in a loop with --every DURATION (e.g.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -18,20 +17,12 @@ except ImportError:  # running from a checkout that is not installed (e.g. a Ray
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "platform"))
     os.environ.setdefault("OMNIVAD_SHIP_PACKAGE", "1")
 
-from omnivad.cli import shutdown_and_exit  # noqa: E402
-from omnivad.errors import OmnivadError  # noqa: E402
+from omnivad.cli import job_main, shutdown_and_exit  # noqa: E402
 from omnivad.registry import add_retrain_args, retrain_main  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="jobs/retrain.py", description=__doc__.splitlines()[0])
-    add_retrain_args(parser)
-    args = parser.parse_args()
-    try:
-        return retrain_main(args)
-    except (OmnivadError, FileNotFoundError, ValueError) as exc:
-        print(f"retrain: error: {exc}", file=sys.stderr)
-        return 1
+    return job_main("jobs/retrain.py", __doc__, add_retrain_args, retrain_main)
 
 
 if __name__ == "__main__":

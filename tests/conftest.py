@@ -98,3 +98,16 @@ def _one_torch_thread():
     yield
     torch.set_num_threads(n)
 
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray with 2 CPUs for one test module (Ray Data progress bars off)."""
+    import ray
+
+    from omnivad.data.ray_datasets import quiet_progress
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    quiet_progress()
+    yield
+    ray.shutdown()
+

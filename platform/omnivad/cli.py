@@ -226,6 +226,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
+    """What every ``jobs/*.py`` does: parse its flags, make one call into omnivad, print platform
+    errors as one line naming the file/field (no traceback) and return the exit code."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    add_args(parser)
+    args = parser.parse_args()
+    try:
+        return int(run(args))
+    except (OmnivadError, FileNotFoundError, ValueError) as exc:
+        name = prog.rsplit("/", 1)[-1].removesuffix(".py")
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def entry() -> None:
     """Console-script entry: run :func:`main`, then leave without interpreter teardown.
 

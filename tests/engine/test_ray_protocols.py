@@ -25,18 +25,6 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from omnivad.data.ray_datasets import quiet_progress
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    quiet_progress()
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def corpus_uri(tmp_path_factory):
     uri = str(tmp_path_factory.mktemp("ray") / "corpus")
     synthesize(uri, SynthConfig(domains=3, videos_per_domain=24, test_videos_per_domain=8, dim=16, seed=1))

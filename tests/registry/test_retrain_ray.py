@@ -28,18 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DIM = 16
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    from omnivad.data.ray_datasets import quiet_progress
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    quiet_progress()
-    yield
-    ray.shutdown()
-
-
 def _cfg(corpus_uri: str, out: str) -> config.Config:
     return config.load(overrides=[
         f"corpus.uri={corpus_uri}", f"storage.out={out}", "corpus.synth_if_missing=false", "train.steps=8",
