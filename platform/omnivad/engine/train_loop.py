@@ -11,8 +11,8 @@ step, see ``data/balanced.py``).
 from __future__ import annotations
 
 import copy
+import logging
 import os
-import sys
 import tempfile
 import time
 from typing import Any
@@ -30,7 +30,13 @@ from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
 from omnivad.metrics import frame_scores
 
-CRASH_ENV = "OMNIVAD_CRASH_AT_STEP"  # tests: simulate a worker killed mid-training
+CRASH_ENV = "OMNIVAD_CRASH_AT_STEP"
+_LOGGER = logging.getLogger("omnivad.train")
+
+
+def _log(message: str) -> None:
+    """Ray Train routes worker logging to the driver once (its patched ``print`` would echo twice)."""
+    _LOGGER.info(message)  # tests: simulate a worker killed mid-training
 
 
 def seed_everything(seed: int) -> None:
@@ -157,7 +163,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         torch.set_rng_state(state["rng"])
         start_step, best, history = int(state["step"]), state["best"], list(state["history"])
         if rank == 0:
-            print(f"[omnivad] {spec.name}: resumed at step {start_step}", file=sys.stderr, flush=True)
+            _log(f"[omnivad] {spec.name}: resumed at step {start_step}")
     heads = model_domains(model, spec)
     batcher = BalancedBatcher(
         pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed, rank, world, spec.use_all
@@ -172,8 +178,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if rank == 0 and select_on_test:
         test_videos = {d: sorted(corpus.videos(d, "test"), key=lambda v: v.video_id) for d in spec.test_domains}
     if rank == 0:
-        print(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
-              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}", file=sys.stderr, flush=True)
+        _log(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
+             f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}")
 
     net: torch.nn.Module = model
     if world > 1:
@@ -205,8 +211,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 best = {"val": val, "step": step, "model": copy.deepcopy(model.state_dict())}
         if rank == 0:
             history.append(metrics)
-            print(f"[omnivad] {spec.name} step {step}/{spec.steps} " + " ".join(
-                f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"), file=sys.stderr, flush=True)
+            _log(f"[omnivad] {spec.name} step {step}/{spec.steps} " + " ".join(
+                f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
         checkpoint = None
         tmp = None
         if save_now and rank == 0:
