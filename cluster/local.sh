@@ -60,6 +60,20 @@ wait_started() {  # LOGFILE PIDFILE NAME
   return 1
 }
 
+wait_nodes() {  # EXPECTED_NODES RAY_PORT: until the GCS reports every node (a started raylet registers a bit later)
+  local deadline=$((SECONDS + ${OMNIVAD_NODE_TIMEOUT:-180})) n=0
+  while ((SECONDS < deadline)); do
+    n=$( (auth_env; ray_cli status --address="127.0.0.1:$2") 2>/dev/null |
+      awk '/^Active:/{a=1; next} /^Pending:/{a=0} a && /node_/{c++} END{print c+0}')
+    if ((n >= $1)); then
+      return 0
+    fi
+    sleep 2
+  done
+  log "only $n of $1 nodes registered within ${OMNIVAD_NODE_TIMEOUT:-180}s"
+  return 1
+}
+
 print_env() {
   cat <<EOF
 export RAY_AUTH_MODE=token
@@ -131,6 +145,10 @@ EOF
       return 1
     fi
   done
+  if ! wait_nodes $((workers + 1)) "$ray_port"; then
+    cmd_down
+    return 1
+  fi
   load_conf
   print_env > "$STATE/env.sh"
   cat <<EOF
