@@ -29,10 +29,6 @@ ATTEMPTS_ENV = "OMNIVAD_S3_ATTEMPTS"
 CONNECT_TIMEOUT_ENV = "OMNIVAD_S3_CONNECT_TIMEOUT"
 
 
-def is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """Return ``(fs, path)`` for a local path or a remote URI (``s3://bucket/key``)."""
     if uri.startswith("s3://"):

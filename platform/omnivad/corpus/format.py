@@ -267,12 +267,6 @@ def videos_from_table(table: pa.Table) -> Iterator[Video]:
         )
 
 
-def features_of(row: dict[str, Any], feature_dim: int) -> np.ndarray:
-    """``(T, crops, C)`` array from a row dict whose ``features`` is a flat sequence/array."""
-    arr = np.asarray(row["features"], dtype=np.float32)
-    return arr.reshape(int(row["n_snippets"]), int(row["n_crops"]), feature_dim)
-
-
 # --------------------------------------------------------------------------------------------------
 # Writing
 
