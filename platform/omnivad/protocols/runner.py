@@ -308,7 +308,8 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     ofs, opath = storage.filesystem(out_dir)
     payload = results[0] if len(results) == 1 else {"protocol": "E4", "method": cfg.model.method, "ac": cfg.loss.ac,
                                                    "per_domain": results[0]["per_domain"], "mean_auc": results[0]["mean_auc"],
-                                                   "folds": cfg.protocol.folds, "starts": results, "config": dump(cfg)}
+                                                   "folds": cfg.protocol.folds, "starts": results, "config": dump(cfg),
+                                                   "corpus": results[0]["corpus"], "config_hash": chash}
     storage.write_json_atomic(ofs, storage.join(opath, "results.json"), payload)
     storage.write_bytes_atomic(ofs, storage.join(opath, "results.md"), md.encode())
     storage.write_bytes_atomic(ofs, storage.join(opath, "config.yaml"), to_yaml(cfg).encode())
