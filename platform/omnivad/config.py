@@ -126,6 +126,37 @@ class RayConfig(Section):
     num_cpus: int | None = Field(default=None, ge=1, description="CPUs of an embedded local Ray")
 
 
+# --- Method and job sections. Each is owned by one method/job package; fields are documented there. ---
+
+
+class BNWVADConfig(Section):
+    """BN-WVAD (``model.method=bn-wvad``), ../shared/specs/bn_wvad.md."""
+
+
+class CoMoConfig(Section):
+    """CLAV+CoMo (``model.method=como``), ../shared/specs/clav_como.md."""
+
+
+class MMILConfig(Section):
+    """Sultani MIL ranking baseline (``model.method=mmil``)."""
+
+
+class TuneConfig(Section):
+    """Ray Tune + Optuna hyperparameter search (``jobs/tune.py``)."""
+
+
+class UVADConfig(Section):
+    """Unsupervised wOCC–WS interleaving (``jobs/uvad.py``), ../shared/specs/wocc_ws.md."""
+
+
+class VideoConfig(Section):
+    """Raw video decoding and feature extraction (``jobs/extract.py``)."""
+
+
+class ZxVADConfig(Section):
+    """Zero-shot cross-domain zxVAD on raw frames (``jobs/zxvad.py``), ../shared/specs/zxvad.md."""
+
+
 class Config(Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
@@ -137,6 +168,13 @@ class Config(Section):
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+    bn_wvad: BNWVADConfig = Field(default_factory=BNWVADConfig)
+    como: CoMoConfig = Field(default_factory=CoMoConfig)
+    mmil: MMILConfig = Field(default_factory=MMILConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    uvad: UVADConfig = Field(default_factory=UVADConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    zxvad: ZxVADConfig = Field(default_factory=ZxVADConfig)
 
 
 #: Applied under the defaults when a job gets neither ``--config`` nor ``--corpus`` (the demo corpus):
