@@ -1,5 +1,8 @@
 """MDVAD job: `python jobs/mdvad.py [--protocol E1] [--method nullang-mil] [--ac] ...`.
 
+`--methods mil,mmil,bn-wvad,nullang-mil@bn-wvad` runs the protocol once per entry and writes the Table 10
+comparison (table10.json/md).
+
 With no arguments: an embedded local Ray, the demo synthetic corpus (made on first use), E1 with
 NullAng-MIL + AC, and the results table. Works unchanged under
 `ray job submit --working-dir . -- python jobs/mdvad.py`.

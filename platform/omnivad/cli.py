@@ -22,7 +22,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--protocol", choices=["single", "E1", "E2", "E3", "E4"])
-    p.add_argument("--method", help="mil | null-mil | nullang-mil")
+    p.add_argument("--method", help="a registered method: mil | null-mil | nullang-mil | mmil | bn-wvad | ...")
+    p.add_argument("--methods", help="compare methods (Table 10): comma-separated METHOD[@TRUNK][+ac|+noac], "
+                   "e.g. mil,mmil,bn-wvad,nullang-mil,nullang-mil@bn-wvad; writes table10.json/md")
     p.add_argument("--ac", dest="ac", action="store_true", default=None, help="train the Abnormal-Conflict classifier")
     p.add_argument("--no-ac", dest="ac", action="store_false")
     p.add_argument("--folds", type=int)
@@ -57,11 +59,18 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run_main(args: argparse.Namespace) -> int:
     from omnivad import config
-    from omnivad.protocols.runner import run_protocol
+    from omnivad.protocols.runner import run_comparison, run_protocol
 
     cfg = config_from_args(args)
     if args.print_config:
         print(config.to_yaml(cfg))
+        return 0
+    if getattr(args, "methods", None):
+        if args.method:
+            raise OmnivadError("give --method or --methods, not both")
+        comparison = run_comparison(cfg, [m for m in args.methods.split(",") if m.strip()])
+        print(comparison["table"])
+        print(f"comparison: {comparison['results_uri']}")
         return 0
     if getattr(args, "demo_profile", False):
         print("[omnivad] demo profile: synthetic demo corpus, 600 steps at lr 1e-3 "
@@ -93,6 +102,18 @@ def _corpus_import(args: argparse.Namespace) -> int:
     st = manifest.domains[args.domain].splits[args.split]
     print(f"imported {args.domain}/{args.split}: {st.videos} videos ({st.normal} normal, {st.abnormal} abnormal), "
           f"{st.snippets} snippets → {args.out}")
+    return 0
+
+
+def _corpus_add_side(args: argparse.Namespace) -> int:
+    from omnivad.corpus.importers import add_side_signals
+
+    signals = {k: v for k, v in (("flow", args.flow), ("objects", args.objects)) if v}
+    if not signals:
+        raise OmnivadError("corpus add-side: give --flow DIR and/or --objects DIR")
+    manifest = add_side_signals(args.corpus, args.domain, signals, splits=args.split or None, progress=not args.quiet)
+    for s, st in manifest.domains[args.domain].splits.items():
+        print(f"{args.domain}/{s}: {st.videos} videos, side signals {st.side or 'none'}")
     return 0
 
 
@@ -180,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--backbone", default="i3d")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=_corpus_import)
+    side = corpus.add_parser("add-side", help="attach per-snippet side signals (flow magnitude, object scores)")
+    side.add_argument("--corpus", required=True, help="corpus URI (path or s3://)")
+    side.add_argument("--domain", required=True)
+    side.add_argument("--split", action="append", help="split to update (repeatable; default: every split)")
+    side.add_argument("--flow", metavar="DIR", help="<video_id>.npy per video: (T,) motion intensity")
+    side.add_argument("--objects", metavar="DIR", help="<video_id>.npy per video: (T, W) object-class scores")
+    side.add_argument("--quiet", action="store_true")
+    side.set_defaults(func=_corpus_add_side)
+
     info = corpus.add_parser("info", help="videos, labels, categories and snippets per domain and split")
     info.add_argument("uri")
     info.set_defaults(func=_corpus_info)

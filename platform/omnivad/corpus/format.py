@@ -23,7 +23,14 @@ n_frames       int32                  frame count of the ground truth (16·T for
 gt             list<uint8> or null    frame-level ground truth (test videos; null when unknown)
 fold           int16                  -1 unless a builder assigns one
 source         string                 dataset the video came from (differs from domain for merged sets)
+side_flow      large_list<float32>    optional: T motion intensities (optical-flow magnitude per snippet)
+side_objects   large_list<float32>    optional: T × W object-class scores per snippet (detector, W classes)
 =============  =====================  ==================================================
+
+Side columns (``side_<name>``, :data:`SIDE_SIGNALS`) exist only in parts whose videos carry them; within a
+(domain, split) every video has the same side signals, of the same widths, recorded in the manifest
+(``domains.<d>.splits.<s>.side``: name → width, 1 for ``flow``). A corpus without them is byte-identical to
+one written before side signals existed.
 
 The manifest lists every part file with its row count and content hash. It is the commit point:
 readers only read parts it names, and it is written last, atomically, so a failed import leaves the
@@ -71,6 +78,35 @@ SCHEMA = pa.schema(
 )
 _DICT_COLUMNS = ["video_id", "domain", "split", "category", "source"]
 INDEX_COLUMNS = [f.name for f in SCHEMA if f.name not in ("features", "gt")]
+#: Optional per-snippet side signals: name → dimensions of one video's array ((T,) or (T, W)).
+SIDE_SIGNALS = {"flow": 1, "objects": 2}
+SIDE_PREFIX = "side_"
+
+
+def side_column(name: str) -> str:
+    return SIDE_PREFIX + name
+
+
+def check_side(video_id: str, name: str, arr: np.ndarray, n_snippets: int) -> np.ndarray:
+    """A side signal of a video as float32, validated: known name, shape (T,) / (T, W), finite values."""
+    where = f"video {video_id!r}: side signal {name!r}"
+    if name not in SIDE_SIGNALS:
+        raise CorpusError(f"{where}: unknown (known: {', '.join(SIDE_SIGNALS)})")
+    a = np.asarray(arr)
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise CorpusError(f"{where}: expected real numbers, got dtype {a.dtype}")
+    a = a.astype(np.float32, copy=False)
+    ndim = SIDE_SIGNALS[name]
+    shape = "(T,)" if ndim == 1 else "(T, W)"
+    if a.ndim != ndim or a.shape[0] != n_snippets or (ndim == 2 and a.shape[1] < 1):
+        raise CorpusError(f"{where}: shape {tuple(a.shape)}, expected {shape} with T = {n_snippets} snippets")
+    if not np.isfinite(a).all():
+        raise CorpusError(f"{where}: contains NaN or infinite values")
+    return a
+
+
+def side_width(arr: np.ndarray) -> int:
+    return 1 if arr.ndim == 1 else int(arr.shape[1])
 
 
 @dataclass
@@ -86,6 +122,7 @@ class Video:
     gt: np.ndarray | None = None
     fold: int = -1
     source: str = ""
+    side: dict[str, np.ndarray] = field(default_factory=dict)  # name → (T,) or (T, W), see SIDE_SIGNALS
 
     @property
     def n_snippets(self) -> int:
@@ -113,6 +150,7 @@ class SplitStats(BaseModel):
     snippets: int = 0
     categories: dict[str, int] = Field(default_factory=dict)
     parts: list[dict[str, Any]] = Field(default_factory=list)  # {path, rows, sha256}
+    side: dict[str, int] = Field(default_factory=dict)  # side signal → width (every video of the split has it)
 
 
 class DomainEntry(BaseModel):
@@ -198,6 +236,11 @@ class Corpus:
             raise CorpusError(f"{self.uri}: no domain {domain!r} (domains: {', '.join(self.domains) or 'none'})")
         return self.manifest.domains[domain]
 
+    def side_signals(self, domain: str, split: str) -> dict[str, int]:
+        """Side signals (name → width) every video of a domain's split carries; {} when none or no such split."""
+        st = self._domain(domain).splits.get(split)
+        return dict(st.side) if st is not None else {}
+
     def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
         """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``)."""
         out: list[str] = []
@@ -226,7 +269,7 @@ class Corpus:
         for p in paths:
             with self.fs.open(p, "rb") as fh:
                 tables.append(pq.read_table(fh, columns=list(columns) if columns else None))
-        return pa.concat_tables(tables)
+        return pa.concat_tables(tables, promote_options="default")  # parts with and without side columns
 
     def index(self, domain: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
         """Per-video metadata (no features, no gt) as a list of dicts."""
@@ -249,11 +292,18 @@ def videos_from_table(table: pa.Table) -> Iterator[Video]:
     feats = table.column("features").combine_chunks()
     flat = feats.values.to_numpy(zero_copy_only=False)
     offsets = feats.offsets.to_numpy()
-    meta = table.select([c for c in table.column_names if c != "features"]).to_pylist()
+    side_cols = {c[len(SIDE_PREFIX) :]: c for c in table.column_names if c.startswith(SIDE_PREFIX)}
+    sides = {name: _flat_column(table.column(col)) for name, col in side_cols.items()}
+    meta = table.select([c for c in table.column_names if c != "features" and c not in side_cols.values()]).to_pylist()
     for i, row in enumerate(meta):
         t, k = row["n_snippets"], row["n_crops"]
         arr = flat[offsets[i] : offsets[i + 1]].reshape(t, k, -1)
         gt = np.asarray(row["gt"], dtype=np.uint8) if row["gt"] is not None else None
+        side = {}
+        for name, (values, offs, valid) in sides.items():
+            if valid[i]:
+                a = values[offs[i] : offs[i + 1]]
+                side[name] = a if SIDE_SIGNALS.get(name, 2) == 1 else a.reshape(t, -1)
         yield Video(
             video_id=row["video_id"],
             domain=row["domain"],
@@ -264,7 +314,32 @@ def videos_from_table(table: pa.Table) -> Iterator[Video]:
             gt=gt,
             fold=int(row["fold"]),
             source=row["source"] or row["domain"],
+            side=side,
         )
+
+
+def _flat_column(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A large_list<float32> column as (flat values, offsets, row is not null)."""
+    arr = col.combine_chunks()
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return arr.values.to_numpy(zero_copy_only=False), arr.offsets.to_numpy(), valid
+
+
+def _side_array(videos: Sequence[Video], name: str) -> pa.Array:
+    """One ``side_<name>`` column; every video of the part must carry the signal, with the same width."""
+    missing = [v.video_id for v in videos if name not in v.side]
+    if missing:
+        raise CorpusError(f"video {missing[0]!r}: no side signal {name!r}, other videos of its part have one "
+                          f"(every video of a domain's split needs the same side signals)")
+    widths = {v.video_id: side_width(np.asarray(v.side[name])) for v in videos}
+    if len(set(widths.values())) > 1:
+        w0 = widths[videos[0].video_id]
+        odd = next(vid for vid, w in widths.items() if w != w0)
+        raise CorpusError(f"video {odd!r}: side signal {name!r} has width {widths[odd]}, video "
+                          f"{videos[0].video_id!r} has {w0}")
+    arrs = [check_side(v.video_id, name, v.side[name], v.n_snippets).ravel() for v in videos]
+    offsets = np.concatenate([[0], np.cumsum([a.size for a in arrs])]).astype(np.int64)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(np.concatenate(arrs), type=pa.float32()))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,7 +354,8 @@ def videos_to_table(videos: Sequence[Video]) -> pa.Table:
     gts = pa.array(
         [None if v.gt is None else np.asarray(v.gt, dtype=np.uint8) for v in videos], type=pa.list_(pa.uint8())
     )
-    return pa.table(
+    names = sorted({k for v in videos for k in v.side})
+    table = pa.table(
         {
             "video_id": pa.array([v.video_id for v in videos], pa.string()),
             "domain": pa.array([v.domain for v in videos], pa.string()),
@@ -297,6 +373,9 @@ def videos_to_table(videos: Sequence[Video]) -> pa.Table:
         },
         schema=SCHEMA,
     )
+    for name in names:  # only when present: a corpus without side signals keeps the plain schema
+        table = table.append_column(pa.field(side_column(name), pa.large_list(pa.float32())), _side_array(videos, name))
+    return table
 
 
 class CorpusWriter:
@@ -367,6 +446,8 @@ class CorpusWriter:
                 f"video {video.video_id!r}: features shape {tuple(video.features.shape)}, "
                 f"expected (T, crops, {self.manifest.feature_dim})"
             )
+        for name, arr in video.side.items():
+            check_side(video.video_id, name, arr, video.n_snippets)
         if video.video_id in self.existing_ids(video.domain):
             raise CorpusError(f"video {video.video_id!r} is already in domain {video.domain!r} of {self.uri}")
         self.existing_ids(video.domain).add(video.video_id)
@@ -382,6 +463,15 @@ class CorpusWriter:
         if not videos:
             return
         domain, split = key
+        side = {k: side_width(np.asarray(a)) for k, a in videos[0].side.items()}
+        known = self.manifest.domains.get(domain)
+        st_old = known.splits.get(split) if known is not None else None
+        if st_old is not None and st_old.videos and st_old.side != side:
+            raise CorpusError(
+                f"domain {domain!r}, split {split!r}: video {videos[0].video_id!r} has side signals {side or 'none'}, "
+                f"the split's videos have {st_old.side or 'none'} (add side signals to a whole split with "
+                f"`omnivad corpus add-side`)"
+            )
         table = videos_to_table(videos)
         sink = io.BytesIO()
         # no dictionary encoding for the float/list columns: it never pays off there and costs ~30% time
@@ -401,6 +491,7 @@ class CorpusWriter:
                 f"domain {domain!r}: videos with {sorted(crops)} crops, the domain has {entry.n_crops}"
             )
         st = entry.splits.setdefault(split, SplitStats())
+        st.side = side
         for v in videos:
             st.videos += 1
             st.abnormal += int(v.label == 1)

@@ -17,6 +17,10 @@ The import is one transaction: pass 1 reads only ``.npy`` headers and validates 
 arrays, rejects NaN/Inf and writes through :class:`~omnivad.corpus.format.CorpusWriter`. Any error
 aborts the writer, so an existing corpus is left byte-for-byte as it was and a new corpus directory
 is not left behind. Arrays are always loaded with ``allow_pickle=False``.
+
+:func:`add_side_signals` attaches per-snippet side signals (optical-flow magnitude ``flow`` (T,), detector
+class scores ``objects`` (T, W)) from one ``<video_id>.npy`` per video to an imported domain
+(``omnivad corpus add-side``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from omnivad.corpus.format import FRAMES_PER_SNIPPET, Corpus, CorpusWriter, Manifest, Video
+from omnivad.corpus.format import FRAMES_PER_SNIPPET, SIDE_SIGNALS, Corpus, CorpusWriter, Manifest, Video, check_side
 from omnivad.errors import CorpusError
 
 FORMATS = ("rtfm", "xd")
@@ -555,3 +559,79 @@ def import_corpus(
     except BaseException:
         writer.abort()
         raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Side signals (per-snippet optical-flow magnitude and detector class scores, CLAV+CoMo §1.4)
+
+
+def _load_side(path: Path, video_id: str, name: str, n_snippets: int) -> np.ndarray:
+    if not path.is_file():
+        raise CorpusError(f"{path}: not found (side signal {name!r} of video {video_id!r}; "
+                          f"expected one <video_id>.npy per video)")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CorpusError(f"{path}: cannot load ({exc})") from exc
+    if name == "flow" and a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    try:
+        return check_side(video_id, name, a, n_snippets)
+    except CorpusError as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+
+
+def add_side_signals(
+    uri: str,
+    domain: str,
+    signals: dict[str, str | os.PathLike[str]],
+    *,
+    splits: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Manifest:
+    """Attach side signals to every video of ``domain``'s ``splits`` (default: all) of the corpus at ``uri``.
+
+    ``signals`` maps a side-signal name (``flow``: (T,) per video, ``objects``: (T, W)) to a directory of
+    ``<video_id>.npy`` files (loaded with ``allow_pickle=False``; T must equal the video's snippet count).
+    Every file is loaded and validated before anything is written; the split's parts are then rewritten
+    with the side columns and the manifest is committed atomically, after which the old parts are deleted.
+    Signals a video already has and that are not named here are kept.
+    """
+    unknown = sorted(set(signals) - set(SIDE_SIGNALS))
+    if unknown or not signals:
+        raise CorpusError(f"side signals {unknown or '(none)'}: expected some of {', '.join(SIDE_SIGNALS)}")
+    corpus = Corpus.open(uri)
+    wanted = list(splits) if splits else corpus.splits(domain)
+    for s in wanted:
+        if s not in corpus.splits(domain):
+            raise CorpusError(f"{uri}: domain {domain!r} has no split {s!r} (splits: {', '.join(corpus.splits(domain))})")
+    # load and validate everything first: an error leaves the corpus untouched
+    per_split: dict[str, list[Video]] = {}
+    for s in wanted:
+        videos = list(corpus.videos(domain, s))
+        tick = _Progress(len(videos), f"side signals {domain}/{s}", progress)
+        for i, v in enumerate(videos, start=1):
+            for name, folder in signals.items():
+                v.side[name] = _load_side(Path(folder) / f"{v.video_id}.npy", v.video_id, name, v.n_snippets)
+            tick(i)
+        per_split[s] = videos
+    old_parts = set(corpus.part_paths(domain))
+    m = corpus.manifest
+    entry = m.domains[domain]
+    writer = CorpusWriter(uri, feature_dim=m.feature_dim, backbone=m.backbone, frames_per_snippet=m.frames_per_snippet,
+                          source_format=entry.source_format)
+    try:
+        for s in wanted:
+            writer.manifest.domains[domain].splits.pop(s)
+        writer.existing_ids(domain).difference_update(v.video_id for vs in per_split.values() for v in vs)
+        for videos in per_split.values():
+            for v in videos:
+                writer.add(v)
+        manifest = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    kept = set(Corpus(uri, manifest).part_paths(domain))
+    for path in sorted(old_parts - kept):
+        corpus.fs.rm(path)
+    return manifest

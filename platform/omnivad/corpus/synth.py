@@ -42,6 +42,12 @@ event drawn from ``N_d`` (when ``N_d`` is non-empty). So at ``conflict_strength 
 of a domain shows an event that some other domain calls abnormal: the abnormal conflict. The frame-level
 ``gt`` of train videos is stored too (a real corpus has it for test videos only).
 
+Side signals (``side_signals=True``; drawn from their own random stream, so the features are unchanged):
+``flow`` (T,), a motion intensity ``0.2 + 0.1·|ε|`` that rises by 1 inside every planted event interval
+(abnormal or conflict: events move), and ``objects`` (T, ``object_classes``), per-class scores
+``0.1·u`` (``u ~ U[0, 1]``) with class ``k mod W`` at 0.8 for activity ``k`` and, inside an event interval,
+class ``(n_activities + j) mod W`` at 0.9 for event ``j``.
+
 :func:`describe_truth` returns the structure and every planted interval; :func:`synthesize` saves it as
 ``synth_truth.json`` next to ``manifest.json``.
 """
@@ -90,6 +96,8 @@ class SynthConfig(BaseModel):
     event_norm: float = Field(default=1.5, ge=0.0, description="norm of each event prototype")
     activity_norm: float = Field(default=1.0, ge=0.0, description="norm of each activity prototype")
     crop_noise: float = Field(default=0.05, ge=0.0, description="per-crop noise std (crops > 1)")
+    side_signals: bool = Field(default=False, description="also write side_flow and side_objects per snippet")
+    object_classes: int = Field(default=8, ge=1, description="width W of side_objects")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -282,6 +290,7 @@ def generate(cfg: SynthConfig) -> list[Video]:
     """All videos of the corpus, in memory (train then test, domain by domain)."""
     structure = _structure(cfg)
     dir_rng, plan_rng, noise_rng = _rngs(cfg)
+    side_rng = np.random.default_rng([cfg.seed, 0x51DE])  # its own stream: features do not depend on side_signals
     ev, act, scene = _directions(cfg, dir_rng)
     plans = _plans(cfg, plan_rng, structure)
     ev_index = {e: j for j, e in enumerate(cfg.event_names)}
@@ -304,6 +313,7 @@ def generate(cfg: SynthConfig) -> list[Video]:
             x = x[:, None, :]
         x = x.astype(np.float32)
         snip_gt = (in_event & (p.labels[vid] == 1)).astype(np.uint8)
+        side = _side_signals(cfg, side_rng, in_event, ev_of_video[vid], p.activities[vid]) if cfg.side_signals else {}
         for i, video_id in enumerate(p.video_ids):
             a, b = offsets[i], offsets[i + 1]
             label = int(p.labels[i])
@@ -317,9 +327,24 @@ def generate(cfg: SynthConfig) -> list[Video]:
                     categories=[p.events[i]] if label == 1 else ["Normal"],  # type: ignore[list-item]
                     gt=np.repeat(snip_gt[a:b], FRAMES_PER_SNIPPET),
                     source=SOURCE,
+                    side={k: v[a:b] for k, v in side.items()},
                 )
             )
     return out
+
+
+def _side_signals(
+    cfg: SynthConfig, rng: np.random.Generator, in_event: np.ndarray, event: np.ndarray, activity: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-snippet ``flow`` (S,) and ``objects`` (S, W) of all snippets of a plan (see the module docstring)."""
+    n = len(in_event)
+    flow = 0.2 + 0.1 * np.abs(rng.standard_normal(n)) + in_event.astype(np.float64)
+    w = cfg.object_classes
+    objects = 0.1 * rng.uniform(size=(n, w))
+    objects[np.arange(n), activity % w] = 0.8
+    rows = np.flatnonzero(in_event)
+    objects[rows, (cfg.n_activities + event[rows]) % w] = 0.9
+    return {"flow": flow.astype(np.float32), "objects": objects.astype(np.float32)}
 
 
 def synthesize(out_uri: str, cfg: SynthConfig) -> Manifest:

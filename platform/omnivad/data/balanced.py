@@ -95,6 +95,7 @@ class BalancedBatcher:
         xs: list[np.ndarray] = []
         ys: list[int] = []
         doms: list[int] = []
+        sides: list[dict[str, np.ndarray]] = []  # one entry per pool drawn from (side signals of the drawn videos)
         if self.use_all:
             for d in self.domains:
                 for y in (0, 1):
@@ -102,7 +103,8 @@ class BalancedBatcher:
                     xs.extend(pool.x)
                     ys.extend([y] * len(pool.ids))
                     doms.extend([self.head_index[d]] * len(pool.ids))
-            return _stack(xs, ys, doms)
+                    sides.append(pool.side)
+            return _stack(xs, ys, doms, sides)
         self._seek(step)
         for di, (d, c) in enumerate(zip(self.domains, self._counts(step))):
             for y in (0, 1):
@@ -111,10 +113,19 @@ class BalancedBatcher:
                 xs.extend(pool.x[idx])
                 ys.extend([y] * c)
                 doms.extend([self.head_index[d]] * c)
-        return _stack(xs, ys, doms)
+                sides.append({k: v[idx] for k, v in pool.side.items()})
+        return _stack(xs, ys, doms, sides)
 
 
-def _stack(xs: list[np.ndarray], ys: list[int], doms: list[int]) -> Batch:
+def _stack_side(sides: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor] | None:
+    """Side signals every drawn pool has, concatenated in batch order; None when no signal is common."""
+    common = set.intersection(*(set(s) for s in sides)) if sides else set()
+    if not common:
+        return None
+    return {k: torch.from_numpy(np.concatenate([s[k] for s in sides]).astype(np.float32, copy=False)) for k in sorted(common)}
+
+
+def _stack(xs: list[np.ndarray], ys: list[int], doms: list[int], sides: list[dict[str, np.ndarray]] | None = None) -> Batch:
     """Stack ``(T, K_i, C)`` videos into ``(B, Kmax, T, C)``, padding crops with crop 0 (masked)."""
     kmax = max(x.shape[1] for x in xs)
     t, _, c = xs[0].shape
@@ -130,4 +141,5 @@ def _stack(xs: list[np.ndarray], ys: list[int], doms: list[int]) -> Batch:
         mask=torch.from_numpy(mask),
         y=torch.tensor(ys, dtype=torch.float32),
         dom=torch.tensor(doms, dtype=torch.int64),
+        side=_stack_side(sides or []),
     )

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from omnivad import storage
-from omnivad.corpus.format import Corpus
+from omnivad.corpus.format import SIDE_PREFIX, SIDE_SIGNALS, Corpus, side_column
 from omnivad.data.pools import Pool
 
 READ_COLUMNS = ["video_id", "label", "n_snippets", "n_crops", "features"]
@@ -54,11 +54,13 @@ def resample_segments(feat: np.ndarray, segments: int = 32, mode: str = "mean") 
 class _Resample:
     """Ray Data map_batches function: keep the wanted videos, resample them to T segments."""
 
-    def __init__(self, ids: list[str] | None, feature_dim: int, segments: int, mode: str) -> None:
+    def __init__(self, ids: list[str] | None, feature_dim: int, segments: int, mode: str,
+                 side: dict[str, int] | None = None) -> None:
         self.ids = pa.array(sorted(ids), pa.string()) if ids is not None else None
         self.c = feature_dim
         self.segments = segments
         self.mode = mode
+        self.side = dict(side or {})  # side signals to resample with the features: name → width
 
     def __call__(self, table: pa.Table) -> dict[str, Any]:
         if self.ids is not None:
@@ -78,7 +80,19 @@ class _Resample:
                 xs.append(resample_segments(f, self.segments, self.mode))
         k = max(k_col) if k_col else 1
         x = np.stack(xs) if xs else np.zeros((0, self.segments, k, self.c), np.float32)
-        return {"video_id": np.asarray(ids, dtype=object), "label": labels, "x": x}
+        out = {"video_id": np.asarray(ids, dtype=object), "label": labels, "x": x}
+        for name, width in self.side.items():
+            arrs = []
+            if n:
+                col = table.column(side_column(name)).combine_chunks()
+                values, offs = col.values.to_numpy(zero_copy_only=False), col.offsets.to_numpy()
+                for i in range(n):
+                    a = values[offs[i] : offs[i + 1]]
+                    a = a if SIDE_SIGNALS[name] == 1 else a.reshape(t_col[i], width)
+                    arrs.append(resample_segments(a, self.segments, self.mode))
+            shape = (self.segments,) if SIDE_SIGNALS[name] == 1 else (self.segments, width)
+            out[side_column(name)] = np.stack(arrs) if arrs else np.zeros((0, *shape), np.float32)
+        return out
 
 
 def domain_dataset(
@@ -97,8 +111,9 @@ def domain_dataset(
     if not paths:
         raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no {split!r} split")
     fs = storage.arrow_filesystem(corpus.fs)
-    ds = ray.data.read_parquet(paths, filesystem=fs).select_columns(READ_COLUMNS)
-    fn = _Resample(list(ids) if ids is not None else None, corpus.feature_dim, segments, mode)
+    side = corpus.side_signals(domain, split)
+    ds = ray.data.read_parquet(paths, filesystem=fs).select_columns(READ_COLUMNS + [side_column(k) for k in side])
+    fn = _Resample(list(ids) if ids is not None else None, corpus.feature_dim, segments, mode, side)
     return ds.map_batches(fn, batch_format="pyarrow", batch_size=16, zero_copy_batch=True)
 
 
@@ -107,14 +122,19 @@ def collect_pools(shard: Any, domain: str) -> dict[tuple[str, int], Pool]:
     ids: list[str] = []
     labels: list[int] = []
     xs: list[np.ndarray] = []
+    sides: dict[str, list[np.ndarray]] = {}
     for batch in shard.iter_batches(batch_format="numpy", batch_size=64):
         ids.extend(str(v) for v in batch["video_id"])
         labels.extend(int(v) for v in batch["label"])
         xs.extend(batch["x"])
+        for key in batch:
+            if key.startswith(SIDE_PREFIX):
+                sides.setdefault(key[len(SIDE_PREFIX) :], []).extend(batch[key])
     order = np.argsort(np.asarray(ids, dtype=object)) if ids else np.zeros(0, np.int64)
     pools: dict[tuple[str, int], Pool] = {}
     for y in (0, 1):
         sel = [i for i in order if labels[i] == y]
         x = np.stack([xs[i] for i in sel]) if sel else np.zeros((0,), np.float32)
-        pools[(domain, y)] = Pool(ids=[ids[i] for i in sel], x=x)
+        side = {k: np.stack([v[i] for i in sel]) for k, v in sides.items()} if sel else {}
+        pools[(domain, y)] = Pool(ids=[ids[i] for i in sel], x=x, side=side)
     return pools

@@ -27,7 +27,10 @@ def local_pools(corpus: Corpus, spec: RunSpec, cfg: Config) -> dict[tuple[str, i
         for y in (0, 1):
             sel = [v for v in vids if v.label == y]
             x = np.stack([resample_segments(v.features, cfg.data.segments, cfg.data.resample) for v in sel]) if sel else np.zeros((0,))
-            pools[(d, y)] = Pool([v.video_id for v in sel], x)
+            names = set.intersection(*(set(v.side) for v in sel)) if sel else set()
+            side = {k: np.stack([resample_segments(v.side[k], cfg.data.segments, cfg.data.resample) for v in sel])
+                    for k in sorted(names)}
+            pools[(d, y)] = Pool([v.video_id for v in sel], x, side)
     return pools
 
 

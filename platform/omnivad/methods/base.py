@@ -25,15 +25,19 @@ class Batch:
     y:    (B,) float32 video labels (0 normal, 1 abnormal)
     dom:  (B,) int64 index of each video's domain in ``model.domains``; -1 for a domain the model has
           no head for (fine-tuning on an unseen target, MDVAD §6.5)
+    side: per-snippet side signals every video of the batch has, resampled like x, e.g. ``flow`` (B, T)
+          and ``objects`` (B, T, W) (``corpus/format.py`` side columns); None when there are none
     """
 
     x: torch.Tensor
     mask: torch.Tensor
     y: torch.Tensor
     dom: torch.Tensor
+    side: dict[str, torch.Tensor] | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.x.to(device), self.mask.to(device), self.y.to(device), self.dom.to(device))
+        side = {k: v.to(device) for k, v in self.side.items()} if self.side is not None else None
+        return Batch(self.x.to(device), self.mask.to(device), self.y.to(device), self.dom.to(device), side)
 
 
 class Method(Protocol):

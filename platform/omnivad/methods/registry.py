@@ -39,3 +39,6 @@ def list_methods() -> list[str]:
 def _load_builtin() -> None:
     # Importing a method's package registers it.
     import omnivad.methods.mdvad  # noqa: F401
+    import omnivad.methods.bn_wvad  # noqa: F401
+    import omnivad.methods.mmil  # noqa: F401
+    import omnivad.methods.como  # noqa: F401

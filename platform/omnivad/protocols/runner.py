@@ -24,7 +24,7 @@ from omnivad.config import Config, dump, to_yaml
 from omnivad.corpus.benchmark import Benchmark, build_benchmark
 from omnivad.corpus.format import Corpus
 from omnivad.engine.spec import RunSpec
-from omnivad.report.tables import cross_domain_table, protocol_table
+from omnivad.report.tables import comparison_table, cross_domain_table, protocol_table
 
 
 def log(msg: str) -> None:
@@ -51,7 +51,12 @@ def config_hash(cfg: Config, fingerprint: str) -> str:
 
 
 def method_tag(cfg: Config) -> str:
-    return cfg.model.method + ("+ac" if cfg.loss.ac else "")
+    """``nullang-mil+ac``, ``nullang-mil@bn-wvad+ac`` (non-default trunk), ``bn-wvad`` (a method without AC)."""
+    from omnivad.methods.registry import get_method
+
+    trunked = getattr(get_method(cfg.model.method), "trunked", False)
+    trunk = f"@{cfg.model.trunk}" if trunked and cfg.model.trunk != "mdvad" else ""
+    return cfg.model.method + trunk + ("+ac" if cfg.loss.ac and trunked else "")
 
 
 def plan(cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> list[Job]:
@@ -203,6 +208,8 @@ def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | Non
     out: dict[str, Any] = {
         "protocol": p.name,
         "method": cfg.model.method,
+        "trunk": cfg.model.trunk,
+        "tag": method_tag(cfg),
         "ac": cfg.loss.ac,
         "selection": cfg.train.selection,
         "per_domain": per_domain,
@@ -313,6 +320,85 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     storage.write_json_atomic(ofs, storage.join(opath, "results.json"), payload)
     storage.write_bytes_atomic(ofs, storage.join(opath, "results.md"), md.encode())
     storage.write_bytes_atomic(ofs, storage.join(opath, "config.yaml"), to_yaml(cfg).encode())
+    payload["results_uri"] = out_dir
+    payload["table"] = md
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------- comparisons
+def parse_method_entry(entry: str) -> dict[str, Any]:
+    """One ``--methods`` entry → config overrides: ``METHOD[@TRUNK][+ac|+noac]``.
+
+    ``bn-wvad``, ``mmil``, ``como``: the method alone (its own single-head model). ``nullang-mil``, ``null-mil``,
+    ``mil``: MDVAD heads on the default trunk; ``nullang-mil@bn-wvad``: the same heads and AC on BN-WVAD's encoder
+    (any registered trunk). ``+ac``/``+noac`` force the Abnormal-Conflict classifier on/off (default: ``loss.ac``).
+    """
+    from omnivad.errors import ConfigError
+    from omnivad.methods.registry import get_method
+    from omnivad.methods.trunks import trunk_entry
+
+    text = entry.strip()
+    ac: bool | None = None
+    for suffix, value in (("+noac", False), ("+ac", True)):
+        if text.endswith(suffix):
+            text, ac = text[: -len(suffix)], value
+            break
+    name, _, trunk = text.partition("@")
+    method = get_method(name)
+    trunked = getattr(method, "trunked", False)
+    out: dict[str, Any] = {"model.method": name}
+    if trunk:
+        if not trunked:
+            raise ConfigError(f"--methods {entry!r}: {name!r} has no trunk to replace (trunks go under mil, null-mil, nullang-mil)")
+        trunk_entry(trunk)
+        out["model.trunk"] = trunk
+    elif trunked:
+        out["model.trunk"] = "mdvad"
+    if ac is not None:
+        if not trunked:
+            raise ConfigError(f"--methods {entry!r}: {name!r} has no Abnormal-Conflict classifier")
+        out["loss.ac"] = ac
+    elif not trunked:
+        out["loss.ac"] = False  # AC is an MDVAD head option: off, so the run's tag and hash say what ran
+    return out
+
+
+def comparison_rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One Table 10 row per (entry, E4 start): the entry's label, per-domain AUC/AP, the mean and the results URI."""
+    rows = []
+    for entry, payload in results:
+        for r in payload.get("starts") or [payload]:
+            rows.append({
+                "entry": entry, "protocol": r["protocol"], "start": r.get("start"), "method": r["method"],
+                "trunk": r.get("trunk"), "ac": r["ac"], "per_domain": r["per_domain"], "mean_auc": r["mean_auc"],
+                "mean_auc_std": r.get("mean_auc_std"), "folds": r["folds"], "selection": r.get("selection"),
+                "config_hash": payload.get("config_hash"), "results_uri": payload.get("results_uri"),
+            })
+    return rows
+
+
+def run_comparison(cfg: Config, entries: list[str]) -> dict[str, Any]:
+    """Run ``cfg.protocol`` once per ``--methods`` entry (each with its own config hash and results directory),
+    then write ``table10.json`` / ``table10.md`` (MDVAD Table 10 layout: one row per method) under ``storage.out``."""
+    from omnivad.config import apply_override
+
+    if not entries:
+        raise ValueError("--methods: expected at least one method")
+    overrides = [parse_method_entry(e) for e in entries]  # every entry checked before anything trains
+    results: list[tuple[str, dict[str, Any]]] = []
+    for entry, ov in zip(entries, overrides):
+        data = dump(cfg)
+        for k, v in ov.items():
+            apply_override(data, f"{k}={json.dumps(v)}")
+        log(f"comparison: {entry} ({len(results) + 1}/{len(entries)})")
+        results.append((entry, run_protocol(Config.model_validate(data))))
+    rows = comparison_rows(results)
+    md = comparison_table(rows)
+    out_dir = storage.join(cfg.storage.out, f"{cfg.protocol.name}-compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    ofs, opath = storage.filesystem(out_dir)
+    payload = {"protocol": cfg.protocol.name, "methods": entries, "rows": rows, "config": dump(cfg)}
+    storage.write_json_atomic(ofs, storage.join(opath, "table10.json"), payload)
+    storage.write_bytes_atomic(ofs, storage.join(opath, "table10.md"), md.encode())
     payload["results_uri"] = out_dir
     payload["table"] = md
     return payload

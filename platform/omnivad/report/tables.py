@@ -14,9 +14,16 @@ def _cell(mean: float | None, std: float | None = None, folds: int = 1) -> str:
     return s
 
 
-def method_label(method: str, ac: bool) -> tuple[str, str]:
-    names = {"mil": "MIL", "null-mil": "Null-MIL", "nullang-mil": "NullAng-MIL"}
-    return names.get(method, method), "✓" if ac else "–"
+METHOD_NAMES = {"mil": "MIL", "null-mil": "Null-MIL", "nullang-mil": "NullAng-MIL", "mmil": "MMIL", "bn-wvad": "BN-WVAD",
+                "como": "CoMo"}
+
+
+def method_label(method: str, ac: bool, trunk: str | None = None) -> tuple[str, str]:
+    """(model name, AC mark); a non-default trunk is named after the heads: ``NullAng-MIL @ BN-WVAD``."""
+    name = METHOD_NAMES.get(method, method)
+    if trunk and trunk != "mdvad":
+        name += f" @ {METHOD_NAMES.get(trunk, trunk)}"
+    return name, "✓" if ac else "–"
 
 
 def protocol_table(results: list[dict[str, Any]]) -> str:
@@ -31,7 +38,7 @@ def protocol_table(results: list[dict[str, Any]]) -> str:
         "|---|---|" + "---|" * (len(domains) + 1),
     ]
     for r in results:
-        head, ac = method_label(r["method"], r["ac"])
+        head, ac = method_label(r["method"], r["ac"], r.get("trunk"))
         cells = [_cell(r["per_domain"][d]["auc"], r["per_domain"][d].get("auc_std"), r["folds"]) for d in domains]
         avg = _cell(r["mean_auc"], r.get("mean_auc_std"), r["folds"])
         lines.append(f"| {head} | {ac} | " + " | ".join(cells) + f" | {avg} |")
@@ -65,4 +72,34 @@ def cross_domain_table(result: dict[str, Any]) -> str:
         f"Out Avg. mean {_cell(result['out_avg_mean'])}; in-domain mean {_cell(result['in_domain_mean'])}; "
         f"mean over {result['folds']} fold(s)."
     )
+    return "\n".join(lines) + "\n"
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    """MDVAD Table 10 layout: one row per compared method (``run_comparison`` rows), one AUC column per domain,
+    then Avg. MDVAD heads with AC read ``NullAng-MIL + AC``; other methods their own name."""
+    if not rows:
+        return ""
+    domains: list[str] = []
+    for r in rows:
+        domains += [d for d in r["per_domain"] if d not in domains]
+    lines = [
+        f"### Table 10 layout: {rows[0]['protocol']}",
+        "",
+        "| Protocol | Model | " + " | ".join(domains) + " | Avg. |",
+        "|---|---|" + "---|" * (len(domains) + 1),
+    ]
+    for r in rows:
+        name, ac = method_label(r["method"], r["ac"], r.get("trunk"))
+        if ac == "✓" and r["method"] in ("mil", "null-mil", "nullang-mil"):
+            name += " + AC"
+        proto = r["protocol"] + (f" (from {r['start']})" if r.get("start") else "")
+        cells = [_cell(r["per_domain"][d]["auc"], r["per_domain"][d].get("auc_std"), r["folds"]) if d in r["per_domain"]
+                 else "–" for d in domains]
+        avg = _cell(r["mean_auc"], r.get("mean_auc_std"), r["folds"])
+        lines.append(f"| {proto} | {name} | " + " | ".join(cells) + f" | {avg} |")
+    lines.append("")
+    sel = rows[0].get("selection") or "?"
+    lines.append(f"Frame-level ROC-AUC (%), mean over {rows[0]['folds']} fold(s); model selection: {sel}; "
+                 f"--methods {','.join(dict.fromkeys(r['entry'] for r in rows))}.")
     return "\n".join(lines) + "\n"

@@ -37,10 +37,14 @@ def most_similar_domain(model: MDVADNet, x: torch.Tensor, mask: torch.Tensor | N
 class _MDVADMethod:
     name: str
     head: str
+    trunked = True  # heads (and AC) on the registered trunk named by model.trunk
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> MDVADNet:
         m = cfg.model
-        return MDVADNet(feature_dim, list(domains), head=self.head, hidden=m.hidden, dropout=m.dropout, ang_scale=m.ang_scale)
+        return MDVADNet(
+            feature_dim, list(domains), head=self.head, hidden=m.hidden, dropout=m.dropout, ang_scale=m.ang_scale,
+            trunk=m.trunk, trunk_cfg=cfg,
+        )
 
     def loss(self, model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
         self._check(model)

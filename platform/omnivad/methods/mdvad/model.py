@@ -1,11 +1,12 @@
 """MDVAD network (Cho et al., NeurIPS 2024; spec ``mdvad.md`` §4, Table A4). Pure torch.
 
-Shared ("domain-agnostic") layers::
+Shared ("domain-agnostic") layers (the default ``mdvad`` trunk; ``trunk`` picks any registered trunk,
+see :mod:`omnivad.methods.trunks`, and D = its ``out_dim``, C/2 for the default)::
 
     x (N,T,C) → Conv1d(C→2C,k3,p1) → split-max → ReLU → BN(C)          F_agg
               → Conv1d(C→C/2,k3,p1) → ReLU → BN(C/2)                   F_DA
     F_DA → fc512-ReLU-Dropout-fc128-ReLU-Dropout-fc1-sigmoid            s^AC   (A2: Table A4 widths)
-    F_DA → fc(C/2→hidden) → ReLU                                        F
+    F_DA → fc(D→hidden) → ReLU                                          F
     F    → heads                                                         s^a (and s^n)
 
 Heads (``head``):
@@ -15,7 +16,9 @@ Heads (``head``):
 - ``nullang``: per domain a bias-free abnormal and normal weight vector (A4); ``abn``/``nrm`` are the cosines
   between the L2-normalised F and the normalised vectors, (N,T,M) each.
 
-The domain list, head type and sizes travel in the state dict as ``_extra_state`` so a checkpoint can be rebuilt
+The default trunk's layers are MDVADNet's own attributes (``conv_agg, bn_agg, conv_da, bn_da``: unchanged
+state-dict keys); any other trunk is the submodule ``trunk``. The domain list, head type, trunk name (and the config
+sections the trunk reads) and sizes travel in the state dict as ``_extra_state`` so a checkpoint can be rebuilt
 with :meth:`MDVADNet.from_state_dict`.
 """
 
@@ -23,11 +26,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from omnivad.methods.trunks import build_trunk, mdvad_trunk_forward, trunk_entry
+
+if TYPE_CHECKING:
+    from omnivad.config import Config
 
 HEADS = ("single", "null", "nullang")
 
@@ -46,12 +54,12 @@ class MDVADNet(nn.Module):
         hidden: int = 128,
         dropout: float = 0.7,
         ang_scale: float = 1.0,
+        trunk: str = "mdvad",
+        trunk_cfg: Config | None = None,
     ) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
-        if feature_dim < 2 or feature_dim % 2:
-            raise ValueError(f"feature_dim: expected an even number >= 2, got {feature_dim}")
         domains = [str(d) for d in domains]
         if not domains:
             raise ValueError("domains: expected at least one domain")
@@ -64,13 +72,18 @@ class MDVADNet(nn.Module):
         self.ang_scale = float(ang_scale)
         self._domains: list[str] = []
 
-        c = self.feature_dim
-        self.conv_agg = nn.Conv1d(c, 2 * c, kernel_size=3, stride=1, padding=1)
-        self.bn_agg = nn.BatchNorm1d(c)
-        self.conv_da = nn.Conv1d(c, c // 2, kernel_size=3, stride=1, padding=1)
-        self.bn_da = nn.BatchNorm1d(c // 2)
+        self.trunk_name = str(trunk)
+        sections = trunk_entry(self.trunk_name).sections
+        self.trunk_config = {s: getattr(trunk_cfg, s).model_dump(mode="json") for s in sections} if trunk_cfg else {}
+        body = build_trunk(self.trunk_name, trunk_cfg, self.feature_dim)
+        if self.trunk_name == "mdvad":
+            for name, layer in body.named_children():  # legacy layout: conv_agg, bn_agg, ... at the top level
+                self.add_module(name, layer)
+        else:
+            self.trunk = body
+        d = self.trunk_dim = int(body.out_dim)
         self.ac_head = nn.Sequential(
-            nn.Linear(c // 2, 512),
+            nn.Linear(d, 512),
             nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(512, 128),
@@ -78,7 +91,7 @@ class MDVADNet(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(128, 1),
         )
-        self.fc = nn.Linear(c // 2, self.hidden)
+        self.fc = nn.Linear(d, self.hidden)
         if head == "single":
             self.single_head = nn.Linear(self.hidden, 1)
         elif head == "null":
@@ -143,15 +156,10 @@ class MDVADNet(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F_DA (N,T,C/2), F (N,T,hidden)) of x (N,T,C)."""
+        """(F_DA (N,T,D), F (N,T,hidden)) of x (N,T,C); D is the trunk's out_dim."""
         if x.dim() != 3 or x.shape[-1] != self.feature_dim:
             raise ValueError(f"expected x of shape (N, T, {self.feature_dim}), got {tuple(x.shape)}")
-        h = self.conv_agg(x.transpose(1, 2))  # (N, 2C, T)
-        c = self.feature_dim
-        h = torch.maximum(h[:, :c], h[:, c:])  # split-max (Max-Feature-Map)
-        h = self.bn_agg(F.relu(h))
-        h = self.bn_da(F.relu(self.conv_da(h)))  # (N, C/2, T)
-        f_da = h.transpose(1, 2)
+        f_da = mdvad_trunk_forward(self, x) if self.trunk_name == "mdvad" else self.trunk(x)
         return f_da, F.relu(self.fc(f_da))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -180,6 +188,8 @@ class MDVADNet(nn.Module):
             "hidden": self.hidden,
             "dropout": self.dropout,
             "ang_scale": self.ang_scale,
+            "trunk": self.trunk_name,
+            "trunk_config": self.trunk_config,
         }
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -189,6 +199,11 @@ class MDVADNet(nn.Module):
         if not isinstance(state, Mapping):
             raise ValueError(f"MDVADNet extra state: expected a mapping, got {type(state).__name__}")
         mine = self.config_dict()
+        if state.get("trunk", "mdvad") != self.trunk_name:  # checkpoints from before trunks are "mdvad"
+            raise ValueError(
+                f"MDVADNet checkpoint mismatch on trunk: checkpoint {state.get('trunk', 'mdvad')!r}, model "
+                f"{self.trunk_name!r} (use MDVADNet.from_state_dict to rebuild the checkpoint's model)"
+            )
         for key in ("head", "feature_dim", "hidden", "domains"):
             if key in state and state[key] != mine[key]:
                 raise ValueError(
@@ -207,6 +222,8 @@ class MDVADNet(nn.Module):
         key = min(keys, key=len)
         prefix = key[: -len("_extra_state")]
         state = dict(sd[key])
+        from omnivad.config import Config
+
         model = cls(
             feature_dim=int(state["feature_dim"]),
             domains=list(state["domains"]),
@@ -214,10 +231,12 @@ class MDVADNet(nn.Module):
             hidden=int(state.get("hidden", 128)),
             dropout=float(state.get("dropout", 0.7)),
             ang_scale=float(state.get("ang_scale", 1.0)),
+            trunk=str(state.get("trunk", "mdvad")),
+            trunk_cfg=Config.model_validate(state.get("trunk_config") or {}),
         )
         own = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         model.load_state_dict(own, strict=strict)
         return model
 
     def extra_repr(self) -> str:
-        return f"head={self.head}, domains={self._domains}"
+        return f"head={self.head}, trunk={self.trunk_name}, domains={self._domains}"

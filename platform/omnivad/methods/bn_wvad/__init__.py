@@ -1,0 +1,58 @@
+"""BN-WVAD (Zhou et al., "BatchNorm-based Weakly Supervised Video Anomaly Detection", arXiv 2311.15367) as the
+``bn-wvad`` method: a single-head model trained with the normal loss and the two mean-based pull-push losses on
+DFM-selected snippets, scored by p·(DFM1+DFM2). Its enhancer is also the ``bn-wvad`` trunk (MDVAD heads on top).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from omnivad.methods.bn_wvad.loss import bn_wvad_loss, select, selection_counts
+from omnivad.methods.bn_wvad.model import BNWVADEncoder, BNWVADNet, dfm
+from omnivad.methods.registry import register
+
+if TYPE_CHECKING:
+    from omnivad.config import Config
+    from omnivad.methods.base import Batch
+
+__all__ = ["BNWVADEncoder", "BNWVADMethod", "BNWVADNet", "dfm", "select", "selection_counts", "unwrap"]
+
+
+def unwrap(model: torch.nn.Module) -> BNWVADNet:
+    """The BNWVADNet inside a DistributedDataParallel-style wrapper (``.module``), or the model itself."""
+    while not isinstance(model, BNWVADNet) and hasattr(model, "module"):
+        model = model.module
+    if not isinstance(model, BNWVADNet):
+        raise ValueError(f"method 'bn-wvad' expects a BNWVADNet, got {type(model).__name__}")
+    return model
+
+
+@register("bn-wvad")
+class BNWVADMethod:
+    name: str
+
+    def build(self, cfg: Config, domains: list[str], feature_dim: int) -> BNWVADNet:
+        return BNWVADNet.from_config(cfg, list(domains), feature_dim)
+
+    def loss(self, model: torch.nn.Module, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        return bn_wvad_loss(model, unwrap(model), batch, cfg)
+
+    def score(self, model: torch.nn.Module, x: torch.Tensor, target: str | None, score: str | None = None) -> torch.Tensor:
+        """§2.8 snippet scores (T,) of x (K,T,C): each crop's p·(DFM1+DFM2), then the mean over crops (the code
+        averages the product). One head for every domain, so ``target`` does not matter."""
+        net = unwrap(model)
+        if x.dim() == 2:
+            x = x.unsqueeze(0)
+        if x.dim() != 3:
+            raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
+        param = next(net.parameters())
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                s = net.snippet_scores(x.to(device=param.device, dtype=param.dtype), score)
+        finally:
+            net.train(was_training)
+        return s.mean(0).float()
