@@ -41,12 +41,13 @@ def run_dir(cfg: Config, spec: RunSpec) -> str:
     return storage.join(cfg.storage.out, spec.name)
 
 
-def fit(cfg: Config, spec: RunSpec) -> str:
+def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
     """Train (or resume) ``spec`` on Ray Train; write and return the URI of its selected ``model.pt``.
 
     Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
     when the run has no validation videos), ``final``, or ``best-test`` (the papers' optimistic practice:
     the run's ``test_domains`` are scored during training; recorded as ``selected: best-test@step``).
+    ``callbacks``: Ray Train user callbacks (a search forwards the run's reports to Ray Tune with them).
     """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -69,6 +70,7 @@ def fit(cfg: Config, spec: RunSpec) -> str:
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         failure_config=ray.train.FailureConfig(max_failures=0),
         worker_runtime_env={"env_vars": env} if env else None,
+        callbacks=callbacks,  # e.g. forwarding reports to Ray Tune (omnivad.tune)
     )
     trainer = TorchTrainer(
         train_loop_per_worker,
