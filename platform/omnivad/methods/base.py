@@ -6,6 +6,8 @@ The engine, the data pipeline and the protocols only talk to :class:`Method`; no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,3 +62,21 @@ class Method(Protocol):
         unseen-domain rule applies.
         """
         ...
+
+
+@contextmanager
+def scoring(model: nn.Module, x: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Score one video the way every method does: ``x`` (K,T,C), or (T,C) as one crop, checked and moved to
+    the model's device and dtype; the model in eval mode without gradients, its mode restored afterwards."""
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    if x.dim() != 3:
+        raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield x.to(device=param.device, dtype=param.dtype)
+    finally:
+        model.train(was_training)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from omnivad.methods.base import scoring
 from omnivad.methods.bn_wvad.loss import bn_wvad_loss, select, selection_counts
 from omnivad.methods.bn_wvad.model import BNWVADEncoder, BNWVADNet, dfm
 from omnivad.methods.registry import register
@@ -43,16 +44,6 @@ class BNWVADMethod:
         """§2.8 snippet scores (T,) of x (K,T,C): each crop's p·(DFM1+DFM2), then the mean over crops (the code
         averages the product). One head for every domain, so ``target`` does not matter."""
         net = unwrap(model)
-        if x.dim() == 2:
-            x = x.unsqueeze(0)
-        if x.dim() != 3:
-            raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
-        param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                s = net.snippet_scores(x.to(device=param.device, dtype=param.dtype), score)
-        finally:
-            net.train(was_training)
+        with scoring(net, x) as xs:
+            s = net.snippet_scores(xs, score)
         return s.mean(0).float()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from omnivad.methods.base import scoring
+
 if TYPE_CHECKING:
     from omnivad.config import CoMoConfig, Config
     from omnivad.methods.base import Batch
@@ -210,16 +212,6 @@ def score_video(model: CLAVCoMoNet, x: torch.Tensor, alpha: float) -> torch.Tens
     """§3.5: (S + α·S_R) / (1 + α) per snippet (T,) of one video x (K,T,C) or (T,C), crops averaged, eval mode.
 
     The 1/(1+α) keeps scores in [0,1]; it changes no ranking, so AUC and AP are those of S + α·S_R."""
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x.to(device=param.device, dtype=param.dtype), False)
-    finally:
-        model.train(was_training)
+    with scoring(model, x) as xs:
+        out = model(xs, False)
     return ((out["s"] + alpha * out["s_r"]).mean(0) / (1 + alpha)).float()

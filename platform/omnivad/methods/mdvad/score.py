@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from omnivad.methods.base import scoring
 from omnivad.methods.mdvad.loss import forward_crops
 
 if TYPE_CHECKING:
@@ -39,17 +40,7 @@ def score_video(model: MDVADNet, x: torch.Tensor, target: str | None) -> torch.T
 
     ``target`` None or a domain without a head selects the unseen branch. The result is float32 on the model's
     device; the model's train/eval mode is restored afterwards."""
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
-    if x.dim() != 3:
-        raise ValueError(f"expected x of shape (K, T, C) or (T, C), got {tuple(x.shape)}")
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = forward_crops(model, x.to(device=param.device, dtype=param.dtype).unsqueeze(0))
-            s = scores_from_outputs(out, model.head, model.domain_index(target))
-    finally:
-        model.train(was_training)
+    with scoring(model, x) as xs:
+        out = forward_crops(model, xs.unsqueeze(0))
+        s = scores_from_outputs(out, model.head, model.domain_index(target))
     return s[0].float()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from omnivad.methods.base import scoring
 from omnivad.methods.mdvad.loss import forward_crops
 from omnivad.methods.mmil.model import MMILNet, MMILTrunk
 from omnivad.methods.registry import register
@@ -92,14 +93,6 @@ class MMILMethod:
     def score(self, model: torch.nn.Module, x: torch.Tensor, target: str | None) -> torch.Tensor:
         """Snippet scores (T,) of x (K,T,C), crops averaged, eval mode, no grad."""
         net = unwrap(model)
-        if x.dim() == 2:
-            x = x.unsqueeze(0)
-        param = next(net.parameters())
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                s = net(x.to(device=param.device, dtype=param.dtype))
-        finally:
-            net.train(was_training)
+        with scoring(net, x) as xs:
+            s = net(xs)
         return s.mean(0).float()
