@@ -19,46 +19,20 @@ except ImportError:  # running from a checkout that is not installed (e.g. a Ray
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "platform"))
     os.environ.setdefault("OMNIVAD_SHIP_PACKAGE", "1")
 
-from omnivad.cli import add_run_args, job_main, shutdown_and_exit  # noqa: E402
+from omnivad.cli import job_main, shutdown_and_exit  # noqa: E402
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_run_args(p)
-    p.add_argument("--objective", choices=["E1", "E2", "both"], help="what the search maximises (tune.objective)")
-    p.add_argument("--trials", type=int, help="number of trials (tune.trials)")
-    p.add_argument("--name", help="search directory under --out (tune.name)")
-    p.add_argument("--resume", action="store_true", help="continue the search at <out>/<name> where it stopped")
+    from omnivad.tune.cli import add_tune_args
+
+    add_tune_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from omnivad.tune.cli import tune_main
 
-    from omnivad import config
-    from omnivad.cli import config_from_args
-    from omnivad.tune.search import run_search
-
-    if getattr(args, "methods", None):
-        raise ValueError("--methods compares methods (jobs/mdvad.py); a search tunes one --method")
-    flags = {"tune.objective": args.objective, "tune.trials": args.trials, "tune.name": args.name}
-    args.overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None] + list(args.overrides)
-    cfg = config_from_args(args)
-    if args.print_config:
-        print(config.to_yaml(cfg))
-        return 0
-    summary = run_search(cfg, resume=args.resume)
-    fs_note = summary["search_uri"]
-    best = summary["best"]
-    keys = [k for k in ("e1_val_auc", "e2_val_auc") if k in best]
-    print(f"best trial {best['trial_id']}: " + ", ".join(f"{k} {100 * best[k]:.2f}" for k in keys))
-    for o, v in summary.get("test", {}).get("trials", {}).get(str(best["trial_id"]), {}).items():
-        print(f"  test (once, after the search) {o}: mean AUC {100 * v['mean_auc']:.2f}")
-    print(f"results: {fs_note} (trials.md, best_config.yaml{', pareto.md, pareto.png' if 'pareto' in summary else ''})")
-    return 0
-
-
-def main() -> int:
-    return job_main("jobs/tune.py", __doc__, add_args, run)
+    return tune_main(args)
 
 
 if __name__ == "__main__":
-    shutdown_and_exit(main())
+    shutdown_and_exit(job_main("jobs/tune.py", __doc__, add_args, run))
