@@ -8,7 +8,6 @@ latest checkpoint when rerun with the same inputs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {"zxvad.iterations": args.iterations, "scaling.workers": args.workers, "scaling.use_gpu": args.use_gpu,
              "storage.out": args.out}
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    overrides = config.flag_overrides(flags)
     cfg = config.load(args.config, overrides + list(args.overrides))
     if args.print_config:
         print(config.to_yaml(cfg))

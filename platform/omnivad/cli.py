@@ -48,7 +48,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "storage.out": args.out,
         "protocol.targets": args.targets.split(",") if args.targets else None,
     }
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    overrides = config.flag_overrides(flags)
     demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
     args.demo_profile = demo
     cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None)

@@ -469,6 +469,11 @@ def parse_value(text: str) -> Any:
     return value
 
 
+def flag_overrides(flags: dict[str, Any]) -> list[str]:
+    """A job's own command-line flags as ``--set`` overrides (flags left unset, None, are skipped)."""
+    return [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.lr=1e-4")

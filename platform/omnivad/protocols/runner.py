@@ -24,6 +24,7 @@ from omnivad.config import Config, dump, to_yaml
 from omnivad.corpus.benchmark import Benchmark, build_benchmark
 from omnivad.corpus.format import Corpus
 from omnivad.engine.spec import RunSpec
+from omnivad.errors import ConfigError
 from omnivad.report.tables import comparison_table, cross_domain_table, protocol_table
 
 
@@ -274,6 +275,15 @@ def ensure_ray(cfg: Config) -> None:
         ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True, runtime_env=runtime_env)
 
 
+def selected_domains(cfg: Config, corpus: Corpus) -> list[str]:
+    """``corpus.domains`` (default: every domain of the corpus), each checked against the corpus."""
+    domains = cfg.corpus.domains or corpus.domains
+    for d in domains:
+        if d not in corpus.domains:
+            raise ConfigError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(corpus.domains)})")
+    return list(domains)
+
+
 def ensure_corpus(cfg: Config) -> Corpus:
     if not Corpus.exists(cfg.corpus.uri):
         if not cfg.corpus.synth_if_missing:
@@ -288,10 +298,7 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     """Run ``cfg.protocol`` end to end; write ``results.json`` / ``results.md`` under ``storage.out``."""
     ensure_ray(cfg)
     corpus = ensure_corpus(cfg)
-    domains = cfg.corpus.domains or corpus.domains
-    for d in domains:
-        if d not in corpus.domains:
-            raise ValueError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(corpus.domains)})")
+    domains = selected_domains(cfg, corpus)
     if cfg.protocol.folds > cfg.benchmark.folds:
         raise ValueError(f"protocol.folds ({cfg.protocol.folds}) > benchmark.folds ({cfg.benchmark.folds})")
     fingerprint = corpus.fingerprint()
@@ -333,7 +340,6 @@ def parse_method_entry(entry: str) -> dict[str, Any]:
     ``mil``: MDVAD heads on the default trunk; ``nullang-mil@bn-wvad``: the same heads and AC on BN-WVAD's encoder
     (any registered trunk). ``+ac``/``+noac`` force the Abnormal-Conflict classifier on/off (default: ``loss.ac``).
     """
-    from omnivad.errors import ConfigError
     from omnivad.methods.registry import get_method
     from omnivad.methods.trunks import trunk_entry
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from omnivad.cli import add_run_args, config_from_args
 from omnivad.errors import OmnivadError
@@ -24,7 +23,7 @@ def tune_main(args: argparse.Namespace) -> int:
     if getattr(args, "methods", None):
         raise OmnivadError("--methods compares methods (jobs/mdvad.py); a search tunes one --method")
     flags = {"tune.objective": args.objective, "tune.trials": args.trials, "tune.name": args.name}
-    args.overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None] + list(args.overrides)
+    args.overrides = config.flag_overrides(flags) + list(args.overrides)
     cfg = config_from_args(args)
     if args.print_config:
         print(config.to_yaml(cfg))

@@ -260,7 +260,7 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
     from ray import tune
 
     from omnivad.corpus.benchmark import build_benchmark
-    from omnivad.protocols.runner import ensure_corpus, ensure_ray
+    from omnivad.protocols.runner import ensure_corpus, ensure_ray, selected_domains
 
     sdir = search_dir_of(cfg)
     fs, spath = storage.filesystem(sdir)
@@ -280,10 +280,7 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
 
     ensure_ray(cfg)
     corpus = ensure_corpus(cfg)
-    domains = cfg.corpus.domains or corpus.domains
-    for d in domains:
-        if d not in corpus.domains:
-            raise ConfigError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(corpus.domains)})")
+    domains = selected_domains(cfg, corpus)
     space = resolve_space(cfg)
     bench = build_benchmark(corpus, cfg.benchmark, domains)
     runs = plan_runs(cfg, bench, corpus.uri, domains)

@@ -15,6 +15,7 @@ from typing import Any
 from omnivad import storage
 from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
+from omnivad.protocols.runner import ensure_corpus, selected_domains
 from omnivad.uvad.data import load_snippets, pose_objects, snippet_objects, test_videos, train_snippet_gt
 from omnivad.uvad.thresholds import initial_threshold
 from omnivad.uvad.interleave import DomainData, Executor, LocalExecutor, run_domain
@@ -49,17 +50,6 @@ def domain_data(corpus: Corpus, domain: str, cfg: Config, analysis: bool = True)
     )
 
 
-def open_corpus(cfg: Config) -> Corpus:
-    """``corpus.uri``, made as the synthetic demo corpus when absent (``corpus.synth_if_missing``)."""
-    if not Corpus.exists(cfg.corpus.uri):
-        if not cfg.corpus.synth_if_missing:
-            raise FileNotFoundError(f"corpus.uri: no corpus at {cfg.corpus.uri}")
-        from omnivad.corpus.synth import ensure_demo_corpus
-
-        ensure_demo_corpus(cfg.corpus.uri)
-    return Corpus.open(cfg.corpus.uri)
-
-
 def run_name(cfg: Config, fingerprint: str, domains: list[str]) -> str:
     u = cfg.uvad.model_dump(mode="json", exclude={"executor"})
     h = hashlib.sha256(json.dumps([u, fingerprint, domains], sort_keys=True).encode()).hexdigest()[:10]
@@ -80,8 +70,8 @@ def run_uvad(cfg: Config, analysis: bool = True) -> dict[str, Any]:
         from omnivad.protocols.runner import ensure_ray
 
         ensure_ray(cfg)
-    corpus = open_corpus(cfg)
-    domains = cfg.corpus.domains or corpus.domains
+    corpus = ensure_corpus(cfg)
+    domains = selected_domains(cfg, corpus)
     run = storage.join(cfg.storage.out, run_name(cfg, corpus.fingerprint(), domains))
     executor = make_executor(cfg, run)
     fs, root = storage.filesystem(run)
@@ -187,7 +177,7 @@ def uvad_main(args: Any) -> int:
              "storage.out": args.out, "scaling.workers": args.workers, "scaling.use_gpu": args.use_gpu,
              "corpus.domains": args.domains.split(",") if args.domains else None,
              "uvad.executor": "local" if args.local else None}
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    overrides = config.flag_overrides(flags)
     demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
     cfg = config.load(args.config, overrides + list(args.overrides), base=DEMO_PROFILE if demo else None)
     if args.print_config:

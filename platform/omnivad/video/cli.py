@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_extract_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +39,7 @@ def extract_main(args: argparse.Namespace) -> int:
         "video.crops": args.crops, "video.fps": args.fps, "video.on_error": args.on_error,
         "video.batch_size": args.batch_size, "video.actors": args.actors, "video.use_gpu": args.use_gpu,
     }
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    overrides = config.flag_overrides(flags)
     cfg = config.load(args.config, overrides + list(args.overrides))
     if args.print_config:
         print(config.to_yaml(cfg))
