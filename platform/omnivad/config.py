@@ -387,6 +387,10 @@ class ZxVADConfig(Section):
     attn_norm: Literal["minmax", "max"] = Field(default="minmax", description="A2: normalisation before the threshold")
     mask_threshold: float = Field(default=0.1, ge=0, le=1, description="sigma: object-mask threshold")
     mix: Literal["object", "cutmix", "mixup"] = Field(default="object", description="Fig. 5c: paste strategy of O")
+    paste_base: Literal["input", "prediction"] = Field(
+        default="input",
+        description="frame O pastes into: one of G's real input frames (the paper, §3.4/A4) or G's detached "
+        "prediction v^ (§6.3 note: N then cannot tell pseudo-anomalies from predictions by sharpness alone)")
     # loss weights (§5)
     w_mem: float = Field(default=0.0025, ge=0, description="alpha_MEM")
     w_adv_d: float = Field(default=0.05, ge=0, description="alpha_D")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from omnivad.video.io import VideoError, list_videos, read_frames, video_info, write_video
-from omnivad.video.synth import ANOMALY_KINDS, moving_shapes, write_video_set
+from omnivad.video.synth import ANOMALY_KINDS, moving_shapes, textured_objects, write_video_set
 
 
 def _frames(n: int = 20, h: int = 32, w: int = 48) -> np.ndarray:
@@ -91,6 +91,15 @@ def test_moving_shapes_anomalies_only_inside_their_interval():
     assert not np.array_equal(moving_shapes(8, scene=0)[0], moving_shapes(8, scene=1)[0])  # per-scene backgrounds
     with pytest.raises(ValueError, match="kind"):
         moving_shapes(10, anomalies=[(0, 5, "explosion")])
+
+
+def test_textured_donor_frames_are_patches_on_grey_and_replayable():
+    d = textured_objects(6, size=(32, 40), seed=2)
+    assert d.shape == (6, 32, 40, 3) and d.dtype == np.uint8
+    patch = (d != 110).any(-1)
+    assert (patch.reshape(6, -1).mean(1) > 0.02).all() and (patch.reshape(6, -1).mean(1) < 0.8).all()
+    assert np.array_equal(d, textured_objects(6, size=(32, 40), seed=2))
+    assert not np.array_equal(d, textured_objects(6, size=(32, 40), seed=3))
 
 
 def test_write_video_set_labels_and_annotations(tmp_path):

@@ -105,3 +105,32 @@ def test_normalcy_classifier_embedding_size_follows_frame_size():
     s, a, raa = n(torch.zeros(3, 3, 32, 32), torch.tensor([1, 1, 0]))
     assert tuple(a.shape) == (3, 6, 6) and tuple(s.shape) == (3, 1, 7, 7) and raa.ndim == 0
     assert n.arcface.centres.shape == (36, 2)  # vec(A) is the ArcFace embedding: 6 x 6 at 32 x 32
+
+
+@pytest.mark.parametrize("paste_base", ["input", "prediction"])
+def test_pseudo_anomalies_are_pasted_into_the_configured_frame(paste_base):
+    """``paste_base=input`` (the paper) pastes into one of G's real input frames; ``prediction`` (the
+    spec §6.3 alternative) into G's detached prediction of this iteration."""
+    from omnivad.zxvad.data import ClipSampler
+    from omnivad.zxvad.train import step_generator
+
+    model = ZxVAD(ZxVADConfig(**TINY, use_gan=False, paste_base=paste_base))
+    rng = np.random.default_rng(1)
+    videos = [rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8) for _ in range(2)]
+    batch = ClipSampler(videos, None, 4, 2, seed=0).batch(0)
+    seen, predicted = {}, {}
+    o_forward, g_forward = model.o.forward, model.g.forward
+
+    def o_spy(base, donor, gen):
+        seen["base"] = base.clone()
+        return o_forward(base, donor, gen)
+
+    def g_spy(x):
+        predicted["v_hat"] = g_forward(x)
+        return predicted["v_hat"]
+
+    model.o.forward, model.g.forward = o_spy, g_spy
+    model.step(batch, step_generator(0, 0, 0))
+    want = predicted["v_hat"][0].detach() if paste_base == "prediction" else batch.base
+    assert torch.equal(seen["base"], want)
+    assert not seen["base"].requires_grad

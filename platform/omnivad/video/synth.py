@@ -3,7 +3,9 @@
 Normal motion: a few small shapes drift slowly left to right and wrap around. Anomalies, inside
 ``[start, end)`` frames: ``"fast"`` (one shape races across, 8x the normal speed), ``"reverse"``
 (a shape moves right to left and vertically), ``"shape"`` (a large bright cross that never appears in
-normal footage). :func:`write_video_set` encodes a small set with a labels CSV and an annotation file
+normal footage), ``"object"`` (a foreign checkered object left standing in the scene: easy to predict
+once there, so a predictor that copies its inputs misses it). :func:`textured_objects` makes
+task-irrelevant donor videos (patterned patches on grey) for zxVAD's pseudo-anomalies. :func:`write_video_set` encodes a small set with a labels CSV and an annotation file
 of abnormal intervals, in the formats ``jobs/extract.py`` reads.
 """
 
@@ -16,7 +18,9 @@ import numpy as np
 
 from omnivad.video.io import write_video
 
-ANOMALY_KINDS = ("fast", "reverse", "shape")
+ANOMALY_KINDS = ("fast", "reverse", "shape", "object")
+#: the kinds ``write_video_set`` cycles through by default
+SET_KINDS = ("fast", "reverse", "shape")
 
 
 def _background(scene: int, size: tuple[int, int]) -> np.ndarray:
@@ -55,6 +59,34 @@ def _cross(img: np.ndarray, cy: float, cx: float, r: int) -> None:
 def _square_rect(img: np.ndarray, y0: float, y1: float, x0: float, x1: float, colour: np.ndarray) -> None:
     h, w, _ = img.shape
     img[max(int(y0), 0):max(min(int(y1), h), 0), max(int(x0), 0):max(min(int(x1), w), 0)] = colour
+
+
+def _object_box(seed: int, start: int, h: int, w: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng([seed, start, 17])
+    r = max(min(h, w) // 8, 2)
+    return int(rng.integers(0, h - 2 * r + 1)), int(rng.integers(0, w - 2 * r + 1)), r
+
+
+def _checker(img: np.ndarray, y0: int, x0: int, r: int) -> None:
+    cell = max(r // 2, 1)
+    yy, xx = np.mgrid[0 : 2 * r, 0 : 2 * r]
+    on = ((yy // cell + xx // cell) % 2 == 1)[..., None]
+    img[y0 : y0 + 2 * r, x0 : x0 + 2 * r] = np.where(on, np.array([170, 150, 120], np.uint8), np.array([80, 95, 110], np.uint8))
+
+
+def textured_objects(n_frames: int, size: tuple[int, int] = (64, 64), seed: int = 0, per_frame: int = 2) -> np.ndarray:
+    """Task-irrelevant donor frames uint8 (n_frames, H, W, 3): ``per_frame`` patches of horizontal colour
+    bars plus noise on flat grey, a different pattern from every :data:`ANOMALY_KINDS` anomaly."""
+    rng = np.random.default_rng([seed, 23])
+    h, w = size
+    out = np.full((n_frames, h, w, 3), 110, np.uint8)
+    for t in range(n_frames):
+        for _ in range(per_frame):
+            r = int(rng.integers(max(min(h, w) // 10, 1), max(min(h, w) // 5, 2)))
+            y, x = (int(v) for v in rng.integers(0, [max(h - 2 * r, 1), max(w - 2 * r, 1)]))
+            bars = rng.integers(0, 255, (2 * r, 1, 3))
+            out[t, y : y + 2 * r, x : x + 2 * r] = np.clip(bars + rng.normal(0, 30, (2 * r, 2 * r, 3)), 0, 255).astype(np.uint8)[: h - y, : w - x]
+    return out
 
 
 def moving_shapes(
@@ -97,6 +129,8 @@ def moving_shapes(
                 x = w - (1.5 * w / 64 * dt) % (w + 2 * r) + r
                 y = h / 2 + (h / 3) * np.sin(dt / 4)
                 _square(img, y, x, r, np.array([230, 230, 230], np.uint8))
+            elif kind == "object":  # a foreign checkered object standing still, placed by the seed
+                _checker(img, *_object_box(seed, s, h, w))
             else:  # "shape": a large red cross wandering slowly
                 _cross(img, h / 2 + (h / 8) * np.sin(dt / 6), w / 2 + (w / 8) * np.cos(dt / 6), max(h, w) // 5)
         frames[t] = img
@@ -111,7 +145,7 @@ def write_video_set(
     size: tuple[int, int] = (64, 64),
     fps: float = 25.0,
     scene: int = 0,
-    kinds: tuple[str, ...] = ANOMALY_KINDS,
+    kinds: tuple[str, ...] = SET_KINDS,
     seed: int = 0,
     ext: str = ".mp4",
     prefix: str = "",

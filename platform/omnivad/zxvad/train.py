@@ -118,7 +118,8 @@ class ZxVAD:
 
         # 5. N step on predicted normals v^, their augmentations g(v^) and pseudo-anomalies v~
         if self.n is not None:
-            v_tilde, m_tilde = self.o(batch.base.to(dev), batch.donors.to(dev), gen)
+            base = v_hat if zc.paste_base == "prediction" else batch.base.to(dev)
+            v_tilde, m_tilde = self.o(base, batch.donors.to(dev), gen)
             aug = L.augment(v_hat, gen, zc.augment)
             labels = torch.tensor([1] * (2 * b) + [0] * b, device=dev)
             s, a, raa = self.n_train(torch.cat([v_hat, aug, v_tilde]), labels)
