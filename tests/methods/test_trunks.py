@@ -90,3 +90,17 @@ def test_a_new_registered_trunk_works_under_the_heads() -> None:
         assert "trunk.weight" in model.state_dict()
     finally:
         trunks._TRUNKS.pop(name)
+
+
+def test_unwrap_as_sees_through_wrappers_and_names_the_method_on_a_wrong_model():
+    from omnivad.methods.base import unwrap_as
+
+    class Wrapper(torch.nn.Module):  # DistributedDataParallel keeps the model in ``.module`` like this
+        def __init__(self, module: torch.nn.Module) -> None:
+            super().__init__()
+            self.module = module
+
+    inner = torch.nn.Linear(2, 1)
+    assert unwrap_as(Wrapper(Wrapper(inner)), torch.nn.Linear, "mil") is inner
+    with pytest.raises(ValueError, match="method 'mmil' expects a Linear, got Conv1d"):
+        unwrap_as(Wrapper(torch.nn.Conv1d(1, 1, 1)), torch.nn.Linear, "mmil")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -62,6 +62,19 @@ class Method(Protocol):
         unseen-domain rule applies.
         """
         ...
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def unwrap_as(model: nn.Module, cls: type[M], method: str) -> M:
+    """The ``cls`` network inside DistributedDataParallel-style wrappers (``.module``), or the model itself;
+    a ValueError naming ``method`` when it is something else."""
+    while not isinstance(model, cls) and hasattr(model, "module"):
+        model = model.module
+    if not isinstance(model, cls):
+        raise ValueError(f"method {method!r} expects a {cls.__name__}, got {type(model).__name__}")
+    return model
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from omnivad.methods.base import scoring
+from omnivad.methods.base import scoring, unwrap_as
 from omnivad.methods.bn_wvad.loss import bn_wvad_loss, select, selection_counts
 from omnivad.methods.bn_wvad.model import BNWVADEncoder, BNWVADNet, dfm
 from omnivad.methods.registry import register
@@ -22,12 +22,7 @@ __all__ = ["BNWVADEncoder", "BNWVADMethod", "BNWVADNet", "dfm", "select", "selec
 
 
 def unwrap(model: torch.nn.Module) -> BNWVADNet:
-    """The BNWVADNet inside a DistributedDataParallel-style wrapper (``.module``), or the model itself."""
-    while not isinstance(model, BNWVADNet) and hasattr(model, "module"):
-        model = model.module
-    if not isinstance(model, BNWVADNet):
-        raise ValueError(f"method 'bn-wvad' expects a BNWVADNet, got {type(model).__name__}")
-    return model
+    return unwrap_as(model, BNWVADNet, "bn-wvad")
 
 
 @register("bn-wvad")

@@ -47,17 +47,12 @@ class CoMoMethod:
         return build_net(cfg, domains, feature_dim)
 
     def loss(self, model: torch.nn.Module, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-        self._check(model)
+        unwrap(model)  # a ValueError unless it is a CLAVCoMoNet
         return como_loss(model, batch, cfg)
 
     def score(self, model: torch.nn.Module, x: torch.Tensor, target: str | None) -> torch.Tensor:
         net = unwrap(model)
-        self._check(net)
         return score_video(net, x, net.alpha_for(target))
-
-    def _check(self, model: torch.nn.Module) -> None:
-        if not isinstance(unwrap(model), CLAVCoMoNet):
-            raise ValueError(f"method 'como' expects a CLAVCoMoNet, got {type(unwrap(model)).__name__}")
 
 
 @register_trunk("como", sections=("como",))

@@ -14,22 +14,19 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from omnivad.methods.base import scoring
+from omnivad.methods.base import scoring, unwrap_as
+from omnivad.methods.como.model import CLAVCoMoNet
 
 if TYPE_CHECKING:
     from omnivad.config import CoMoConfig, Config
     from omnivad.methods.base import Batch
-    from omnivad.methods.como.model import CLAVCoMoNet
 
 _LOG = logging.getLogger("omnivad.como")
 _SAID: set[str] = set()
 
 
 def unwrap(model: torch.nn.Module) -> CLAVCoMoNet:
-    """The CLAVCoMoNet inside a DistributedDataParallel-style wrapper (``.module``), or the model itself."""
-    while not hasattr(model, "como") and hasattr(model, "module"):
-        model = model.module
-    return model  # type: ignore[return-value]
+    return unwrap_as(model, CLAVCoMoNet, "como")
 
 
 def say_once(message: str) -> None:

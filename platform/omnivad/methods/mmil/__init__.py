@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from omnivad.methods.base import scoring
+from omnivad.methods.base import scoring, unwrap_as
 from omnivad.methods.mdvad.loss import forward_crops
 from omnivad.methods.mmil.model import MMILNet, MMILTrunk
 from omnivad.methods.registry import register
@@ -24,11 +24,7 @@ __all__ = ["MMILMethod", "MMILNet", "MMILTrunk", "mmil_loss", "unwrap"]
 
 
 def unwrap(model: torch.nn.Module) -> MMILNet:
-    while not isinstance(model, MMILNet) and hasattr(model, "module"):
-        model = model.module
-    if not isinstance(model, MMILNet):
-        raise ValueError(f"method 'mmil' expects an MMILNet, got {type(model).__name__}")
-    return model
+    return unwrap_as(model, MMILNet, "mmil")
 
 
 class _Dict(torch.nn.Module):
