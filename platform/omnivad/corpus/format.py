@@ -288,16 +288,23 @@ class Corpus:
                     yield video
 
 
-def videos_from_table(table: pa.Table) -> Iterator[Video]:
+def feature_arrays(table: pa.Table) -> Iterator[np.ndarray]:
+    """Each row's ``features`` as a (T, K, C) float32 view (``n_snippets``, ``n_crops``), without copying."""
     feats = table.column("features").combine_chunks()
     flat = feats.values.to_numpy(zero_copy_only=False)
     offsets = feats.offsets.to_numpy()
+    t_col = table.column("n_snippets").to_pylist()
+    k_col = table.column("n_crops").to_pylist()
+    for i, (t, k) in enumerate(zip(t_col, k_col)):
+        yield flat[offsets[i] : offsets[i + 1]].reshape(t, k, -1)
+
+
+def videos_from_table(table: pa.Table) -> Iterator[Video]:
     side_cols = {c[len(SIDE_PREFIX) :]: c for c in table.column_names if c.startswith(SIDE_PREFIX)}
     sides = {name: _flat_column(table.column(col)) for name, col in side_cols.items()}
     meta = table.select([c for c in table.column_names if c != "features" and c not in side_cols.values()]).to_pylist()
-    for i, row in enumerate(meta):
-        t, k = row["n_snippets"], row["n_crops"]
-        arr = flat[offsets[i] : offsets[i + 1]].reshape(t, k, -1)
+    for i, (row, arr) in enumerate(zip(meta, feature_arrays(table))):
+        t = row["n_snippets"]
         gt = np.asarray(row["gt"], dtype=np.uint8) if row["gt"] is not None else None
         side = {}
         for name, (values, offs, valid) in sides.items():

@@ -10,7 +10,7 @@ import torch
 
 from omnivad import storage
 from omnivad.config import Config
-from omnivad.corpus.format import Corpus
+from omnivad.corpus.format import Corpus, feature_arrays
 from omnivad.engine import checkpoint as ckpt
 from omnivad.metrics import evaluate_corpus
 
@@ -34,7 +34,7 @@ class _Scorer:
     domain goes through the method's unseen-domain rule.
     """
 
-    def __init__(self, payload: Any, feature_dim: int) -> None:
+    def __init__(self, payload: Any) -> None:
         import ray
 
         if isinstance(payload, ray.ObjectRef):
@@ -42,18 +42,12 @@ class _Scorer:
         torch.set_num_threads(1)
         self.heads = set(payload["domains"])
         self.method, self.model = load_model(payload)
-        self.c = feature_dim
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        feats = table.column("features").combine_chunks()
-        flat = feats.values.to_numpy(zero_copy_only=False)
-        offsets = feats.offsets.to_numpy()
-        t_col = table.column("n_snippets").to_pylist()
-        k_col = table.column("n_crops").to_pylist()
         domains = table.column("domain").to_pylist()
         scores = []
-        for i in range(table.num_rows):
-            x = flat[offsets[i] : offsets[i + 1]].reshape(t_col[i], k_col[i], self.c).transpose(1, 0, 2)
+        for i, arr in enumerate(feature_arrays(table)):
+            x = arr.transpose(1, 0, 2)
             target = domains[i] if domains[i] in self.heads else None
             s = self.method.score(self.model, torch.from_numpy(np.ascontiguousarray(x)), target)
             scores.append(s.detach().cpu().numpy().astype(np.float32))
@@ -80,7 +74,7 @@ def score_test_videos(
     )
     out = ds.map_batches(
         _Scorer,
-        fn_constructor_args=(ray.put(payload), corpus.feature_dim),
+        fn_constructor_args=(ray.put(payload),),
         batch_format="pyarrow",
         batch_size=8,
         concurrency=concurrency,

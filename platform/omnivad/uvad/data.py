@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from omnivad.corpus.format import FRAMES_PER_SNIPPET, Corpus
+from omnivad.corpus.format import FRAMES_PER_SNIPPET, Corpus, feature_arrays
 
 TRAIN_COLUMNS = ["video_id", "n_snippets", "n_crops", "features"]
 
@@ -43,15 +43,11 @@ class SnippetSet:
 def load_snippets(corpus: Corpus, domain: str, split: str) -> SnippetSet:
     """Features only (``TRAIN_COLUMNS``): labels and ground truth are never read here."""
     table = corpus.table(domain, split, columns=TRAIN_COLUMNS)
-    feats = table.column("features").combine_chunks()
-    flat = feats.values.to_numpy(zero_copy_only=False)
-    offs = feats.offsets.to_numpy()
     ids = table.column("video_id").to_pylist()
-    t = table.column("n_snippets").to_numpy()
-    k = table.column("n_crops").to_numpy()
+    crop_means = [a.mean(1) for a in feature_arrays(table)]
     order = np.argsort(np.asarray(ids), kind="stable")
-    xs = [flat[offs[i] : offs[i + 1]].reshape(t[i], k[i], -1).mean(1) for i in order]
-    lengths = np.array([t[i] for i in order], dtype=np.int64)
+    xs = [crop_means[i] for i in order]
+    lengths = np.array([x.shape[0] for x in xs], dtype=np.int64)
     x = np.concatenate(xs).astype(np.float32) if xs else np.zeros((0, corpus.feature_dim), np.float32)
     return SnippetSet(x, [ids[i] for i in order], np.concatenate([[0], np.cumsum(lengths)]))
 
