@@ -87,5 +87,5 @@ def test_annotations(tmp_path):
     assert ann == {"b.mp4": [(2, 4), (6, 7)], "c.mp4": [(0, 1)]}
     assert frame_labels(8, ann["b.mp4"]).tolist() == [0, 0, 1, 1, 0, 0, 1, 0]
     (tmp_path / "annotations.txt").write_text("b.mp4 fast 2\n")
-    with pytest.raises(ZxVADDataError, match="annotations.txt line 1"):
+    with pytest.raises(ZxVADDataError, match="annotations.txt:1"):
         read_annotations(str(tmp_path))

@@ -85,7 +85,7 @@ def textured_objects(n_frames: int, size: tuple[int, int] = (64, 64), seed: int 
             r = int(rng.integers(max(min(h, w) // 10, 1), max(min(h, w) // 5, 2)))
             y, x = (int(v) for v in rng.integers(0, [max(h - 2 * r, 1), max(w - 2 * r, 1)]))
             bars = rng.integers(0, 255, (2 * r, 1, 3))
-            out[t, y : y + 2 * r, x : x + 2 * r] = np.clip(bars + rng.normal(0, 30, (2 * r, 2 * r, 3)), 0, 255).astype(np.uint8)[: h - y, : w - x]
+            out[t, y : y + 2 * r, x : x + 2 * r] = np.clip(bars + rng.normal(0, 30, (2 * r, 2 * r, 3)), 0, 255).astype(np.uint8)
     return out
 
 

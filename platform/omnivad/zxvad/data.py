@@ -35,24 +35,20 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def read_annotations(uri: str) -> dict[str, list[tuple[int, int]]]:
-    """``annotations.txt`` of a video set directory -> {video file name: [(start, end_exclusive)]}."""
-    fs, path = storage.filesystem(storage.join(uri, ANNOTATIONS))
-    if not fs.exists(path):
+    """``annotations.txt`` of a video set directory -> {video file name: [(start, end_exclusive)]}; {} when
+    the set has none. Parsed by ``jobs/extract.py``'s reader (inclusive ends in the file)."""
+    from omnivad.video.extract import read_annotations as read_intervals
+    from omnivad.video.io import VideoError
+
+    path = storage.join(uri, ANNOTATIONS)
+    fs, p = storage.filesystem(path)
+    if not fs.exists(p):
         return {}
-    out: dict[str, list[tuple[int, int]]] = {}
-    for lineno, line in enumerate(storage.read_bytes(fs, path).decode().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        nums = parts[2:]
-        if len(parts) < 4 or len(nums) % 2:
-            raise ZxVADDataError(f"{uri}/{ANNOTATIONS} line {lineno}: expected 'name category start end [start end ...]'")
-        try:
-            ints = [int(v) for v in nums]
-        except ValueError as e:
-            raise ZxVADDataError(f"{uri}/{ANNOTATIONS} line {lineno}: frame indices must be integers") from e
-        out[parts[0]] = [(s, e + 1) for s, e in zip(ints[::2], ints[1::2]) if s >= 0 and e >= s]
-    return out
+    try:
+        parsed = read_intervals(path)
+    except VideoError as e:
+        raise ZxVADDataError(str(e)) from e
+    return {name: [(s, e + 1) for s, e in pairs] for name, (_, pairs) in parsed.items()}
 
 
 def frame_labels(n_frames: int, intervals: Sequence[tuple[int, int]]) -> np.ndarray:
