@@ -44,6 +44,7 @@ def _attempts(search: str) -> dict[str, int]:
             for d in glob.glob(os.path.join(search, "trials", "*")) if os.path.isdir(os.path.join(d, "attempts"))}
 
 
+@pytest.mark.slow  # ~75 s; trial-level resume is also covered by tests/engine's killed-run test
 def test_resume_after_driver_killed(corpus_uri, tmp_path):
     """Runs before the in-process Ray of the next test: the job starts its own local Ray."""
     out = str(tmp_path / "out")

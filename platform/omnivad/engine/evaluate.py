@@ -49,7 +49,7 @@ class _Scorer:
         for i, arr in enumerate(feature_arrays(table)):
             x = arr.transpose(1, 0, 2)
             target = domains[i] if domains[i] in self.heads else None
-            s = self.method.score(self.model, torch.from_numpy(np.ascontiguousarray(x)), target)
+            s = self.method.score(self.model, torch.tensor(x), target)  # a copy: Arrow buffers are read-only
             scores.append(s.detach().cpu().numpy().astype(np.float32))
         return pa.table(
             {
