@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import operator
+import os
 import socket
 import threading
 import uuid
@@ -88,15 +91,59 @@ def s3_bucket(s3_server, monkeypatch):
     return s3_server.new_bucket()
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests use tiny tensors: one intra-op thread is fastest and robust to a loaded machine."""
+@pytest.fixture(scope="session", autouse=True)
+def _deterministic_torch():
+    """Every test, and every module- or session-scoped fixture that trains, runs on one intra-op thread with
+    torch's deterministic algorithms on.
+
+    Session scope on purpose: a function-scoped fixture would be set up *after* the module-scoped fixtures that
+    train the learning tests' models, so those would run on as many threads as the machine has cores (and a
+    reduction's order, hence its rounding, depends on the thread count). One thread is also the fastest setting
+    for the tests' tiny tensors on a loaded 2-core machine. Kernels still differ across CPU models (AVX2 vs
+    AVX-512 vs AMX code paths in oneDNN/BLAS): that is what the learning claims' measured margins are for
+    (tests/README.md)."""
     import torch
 
-    n = torch.get_num_threads()
+    n, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
     yield
+    torch.use_deterministic_algorithms(det)
     torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------------- learning claims
+LEARNING_SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))
+"""Offset added to every learning test's seeds (corpus, benchmark, training); tests/margins.py sweeps it."""
+
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest):
+    """``claim(name, value, op, bar, msg="")``: assert a learning claim ``value op bar`` and, when
+    ``OMNIVAD_MARGINS_OUT`` names a file, append the measured statistic to it (one JSON line) before asserting,
+    so ``python tests/margins.py`` can report each claim's distribution over seeds and the margin its bar keeps."""
+
+    out = os.environ.get("OMNIVAD_MARGINS_OUT")
+    failed: list[str] = []
+
+    def check(name: str, value: float, op: str, bar: float, msg: str = "") -> None:
+        value = float(value)
+        text = f"{name} = {value:.4f}, claimed {op} {bar} (OMNIVAD_TEST_SEED={LEARNING_SEED}) {msg}"
+        if not out:
+            assert _OPS[op](value, bar), text
+            return
+        rec = {"test": request.node.nodeid, "claim": name, "seed": LEARNING_SEED, "value": value, "op": op,
+               "bar": float(bar)}
+        with open(out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        if not _OPS[op](value, bar):
+            failed.append(text)  # measuring: record the test's later claims too, fail at teardown
+
+    yield check
+    if failed:
+        pytest.fail("; ".join(failed))
 
 
 @pytest.fixture(scope="module")

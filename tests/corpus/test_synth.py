@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
@@ -25,14 +24,17 @@ from omnivad.corpus.synth import (
 from omnivad.errors import CorpusError
 
 
+SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))  # the corpus seed of the statistical claims (tests/margins.py)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The default synthetic corpus (seed SEED). Its generation time is a benchmark
+    (benchmarks/import_speed.py --synth), not a unit-test assertion."""
     uri = str(tmp_path_factory.mktemp("synth") / "corpus")
-    cfg = SynthConfig()
-    t0 = time.perf_counter()
+    cfg = SynthConfig(seed=SEED)
     manifest = synthesize(uri, cfg)
-    elapsed = time.perf_counter() - t0
-    return uri, cfg, manifest, elapsed
+    return uri, cfg, manifest, None
 
 
 def _snippet_gt(v):
@@ -49,9 +51,8 @@ def _planted(truth):
 # Shape, counts, labels
 
 
-def test_default_corpus_is_fast_and_complete(demo):
-    uri, cfg, manifest, elapsed = demo
-    assert elapsed < 2.0, f"default corpus took {elapsed:.2f}s"
+def test_default_corpus_is_complete(demo):
+    uri, cfg, manifest, _ = demo
     corpus = Corpus.open(uri)
     assert corpus.domains == ["campus", "traffic", "street", "indoor"]
     assert corpus.feature_dim == 64
@@ -201,7 +202,8 @@ def _snippet_table(corpus, truth, domain, split=None, normal_only=False):
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(evs)
 
 
-def test_planted_conflict_is_real(demo):
+@pytest.mark.learning
+def test_planted_conflict_is_real(demo, claim):
     """A detector trained where conflict event X is abnormal flags X in another domain's normal videos,
     where X is labelled normal (and that domain's own detector scores X as background)."""
     uri, _, _, _ = demo
@@ -219,7 +221,7 @@ def test_planted_conflict_is_real(demo):
         return 1.0 - clf.predict_proba(x)[:, list(clf.classes_).index("bg")]
 
     triples = 0
-    x_means = []
+    x_means, gaps, aucs = [], [], []
     for x_event in truth["conflict"]:
         for src, kind in truth["event_table"][x_event].items():
             if kind != "abnormal":
@@ -236,29 +238,34 @@ def test_planted_conflict_is_real(demo):
                 p90 = np.percentile(bg, 90)
                 auc = roc_auc_score(np.r_[np.ones(is_x.sum()), np.zeros(bg.size)], np.r_[s[is_x], bg])
                 msg = f"{x_event}: {src} -> {tgt}: mean {s[is_x].mean():.3f}, bg p90 {p90:.3f}, auc {auc:.3f}"
-                assert s[is_x].mean() > p90 + 0.1, msg
-                assert auc > 0.8, msg
+                gaps.append(s[is_x].mean() - p90)
+                aucs.append(auc)
                 # the target's own detector learnt X as normal
                 own = score(tgt, feats)
                 assert own[is_x].mean() < np.percentile(own[ev == ""], 90), msg
                 x_means.append(s[is_x].mean())
                 triples += 1
     assert triples >= 10
-    assert np.mean(x_means) > 0.5, f"mean conflict-snippet score {np.mean(x_means):.3f}"
+    claim("min over triples: conflict mean − background p90", min(gaps), ">", 0.1)
+    claim("min over triples: conflict vs background AUC", min(aucs), ">", 0.8)
+    claim("mean conflict-snippet score", np.mean(x_means), ">", 0.5)
 
 
-def test_general_abnormal_transfers(demo):
+@pytest.mark.learning
+def test_general_abnormal_transfers(demo, claim):
     """Events abnormal everywhere are flagged by every domain's detector in every other domain."""
     uri, _, _, _ = demo
     corpus = Corpus.open(uri)
     truth = read_truth(uri)
     x, y, _ = _snippet_table(corpus, truth, "campus", "train")
     clf = LogisticRegression(max_iter=2000).fit(x, y)
+    gaps = {}
     for tgt in truth["domains"][1:]:
         feats, _, ev = _snippet_table(corpus, truth, tgt, "test")
         s = 1.0 - clf.predict_proba(feats)[:, list(clf.classes_).index("bg")]
         for e in truth["general_abnormal"]:
-            assert s[ev == e].mean() > np.percentile(s[ev == ""], 90) + 0.2, (tgt, e)
+            gaps[(tgt, e)] = float(s[ev == e].mean() - np.percentile(s[ev == ""], 90))
+    claim("min over (target, event): event mean − background p90", min(gaps.values()), ">", 0.2, str(gaps))
 
 
 def test_conflict_strength_zero_removes_conflict_occurrences():
@@ -268,7 +275,8 @@ def test_conflict_strength_zero_removes_conflict_occurrences():
             assert all(p["label"] == 1 for p in truth["planted"][d][split])
 
 
-def test_scene_shift_is_real(demo):
+@pytest.mark.learning
+def test_scene_shift_is_real(demo, claim):
     """Domains are separable from features (scene vectors) while per-snippet noise remains."""
     uri, cfg, _, _ = demo
     corpus = Corpus.open(uri)
@@ -284,18 +292,18 @@ def test_scene_shift_is_real(demo):
     xtr, ytr = pooled("train")
     xte, yte = pooled("test")
     acc = LogisticRegression(max_iter=2000).fit(xtr, ytr).score(xte, yte)
-    assert acc > 0.9, f"domain accuracy {acc:.3f}"
+    claim("domain accuracy from pooled features", acc, ">", 0.9)
     # noise remains: residual per-dimension std around each video's mean is ~ cfg.noise
     v = next(corpus.videos("traffic", "train"))
     bg = v.features[:, 0][_snippet_gt(v) == 0]
     assert abs(bg.std(axis=0).mean() - cfg.noise) < 0.15
 
     # with no scene shift the same classifier is near chance
-    cfg0 = SynthConfig(scene_shift=0.0)
+    cfg0 = SynthConfig(scene_shift=0.0, seed=SEED)
     vids = generate(cfg0)
     names = cfg0.names
     feats = np.stack([v.features.mean(axis=(0, 1)) for v in vids])
     labels = np.array([names.index(v.domain) for v in vids])
     train = np.array([v.split == "train" for v in vids])
     acc0 = LogisticRegression(max_iter=2000).fit(feats[train], labels[train]).score(feats[~train], labels[~train])
-    assert acc0 < 0.6, f"domain accuracy without scene shift {acc0:.3f}"
+    claim("domain accuracy without scene shift", acc0, "<", 0.6)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,13 +27,14 @@ from omnivad.registry import load_registry, promotion_gate, registry_uri, retrai
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 16
+SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))  # corpus and training seed offset (tests/margins.py)
 
 
 def _cfg(corpus_uri: str, out: str) -> config.Config:
     return config.load(overrides=[
         f"corpus.uri={corpus_uri}", f"storage.out={out}", "corpus.synth_if_missing=false", "train.steps=8",
         "train.eval_every=4", "train.checkpoint_every=4", "data.batch_per_class=6", "benchmark.folds=1",
-        "train.lr=1e-3", "model.method=null-mil", "train.seed=0",
+        "train.lr=1e-3", "model.method=null-mil", f"train.seed={SEED}",
     ])
 
 
@@ -48,8 +50,9 @@ def _unnormalised(v: Video) -> Video:
     return dataclasses.replace(v, features=v.features * 1e3)
 
 
-def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_local, tmp_path, capsys):
-    videos = generate(SynthConfig(domains=5, videos_per_domain=16, test_videos_per_domain=6, dim=DIM, seed=3))
+@pytest.mark.learning
+def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_local, tmp_path, capsys, claim):
+    videos = generate(SynthConfig(domains=5, videos_per_domain=16, test_videos_per_domain=6, dim=DIM, seed=3 + SEED))
     names = list(dict.fromkeys(v.domain for v in videos))
     first, fourth, fifth = names[:3], names[3], names[4]
     corpus_uri, out = str(tmp_path / "corpus"), str(tmp_path / "out")
@@ -96,7 +99,8 @@ def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_loc
     assert v3.domains == [*first, fourth, fifth]
     drops = {d: 100 * (v2.metrics[d].auc - v3.metrics[d].auc) for d in v2.domains}
     dropped = [d for d, x in drops.items() if x > 1.0]
-    assert dropped and max(drops.values()) > 3.0, drops  # measured with seed 3: ~7.5 points (street)
+    assert dropped, drops
+    claim("largest AUC drop of an existing domain (points)", max(drops.values()), ">", 3.0, str(drops))
     for d in dropped:
         assert f"{d} AUC {100 * v2.metrics[d].auc:.2f} -> {100 * v3.metrics[d].auc:.2f} (-{drops[d]:.2f} points)" in v3.reason
     assert "tolerance 1" in v3.reason and "(vs v2)" in v3.reason

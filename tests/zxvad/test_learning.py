@@ -4,6 +4,8 @@ predicted frames from pseudo-anomalies on held-out source clips (spec §12.4).""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
@@ -14,38 +16,41 @@ from omnivad.zxvad.data import ClipSampler, frame_labels, to_tensor
 from omnivad.zxvad.score import frame_auc, video_psnr
 from omnivad.zxvad.train import step_generator, train_local
 
+pytestmark = pytest.mark.learning
+SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))  # offset of every seed below (tests/margins.py sweeps it)
 S = 32
 CFG = dict(frame_size=(S, S), base_channels=8, memory_items=50, disc_channels=(16, 32, 32, 32), r_layer="layer2",
-           batch_size=8, lr_n=1e-3, lr_d=2e-4, seed=0)
+           batch_size=8, lr_n=1e-3, lr_d=2e-4, seed=SEED)
 
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.set_num_threads(1)
-    source = [moving_shapes(30, (S, S), seed=i, scene=0) for i in range(4)]
+    source = [moving_shapes(30, (S, S), seed=1000 * SEED + i, scene=0) for i in range(4)]
     return train_local(ZxVADConfig(**CFG), source, iterations=100)
 
 
-def test_detects_unseen_anomalies_in_an_unseen_scene(trained):
+def test_detects_unseen_anomalies_in_an_unseen_scene(trained, claim):
     psnrs, labels = [], []
     for i in range(4):  # target: another background, "fast" anomalies never shown in training
         an = [(10, 22, "fast")] if i < 3 else []
-        f = moving_shapes(30, (S, S), seed=100 + i, scene=1, anomalies=an)
+        f = moving_shapes(30, (S, S), seed=1000 * SEED + 100 + i, scene=1, anomalies=an)
         psnrs.append(video_psnr(trained.g, to_tensor(f), 4))
         labels.append(frame_labels(30, [(a, b) for a, b, _ in an]))
     auc = frame_auc(psnrs, labels, drop_first=4)["auc"]
-    assert auc > 0.8, auc
+    claim("target frame AUC", auc, ">", 0.8)
 
 
-def test_normalcy_classifier_separates_pseudo_anomalies_on_held_out_clips(trained):
-    held_out = [moving_shapes(30, (S, S), seed=50 + i, scene=0) for i in range(3)]
-    batch = ClipSampler(held_out, None, 4, 16, seed=9).batch(0)
+def test_normalcy_classifier_separates_pseudo_anomalies_on_held_out_clips(trained, claim):
+    """The claim is the ranking (AUC): N scores G's predictions above pseudo-anomalies. The mean score gap is
+    only required to be positive: its size moved from 0.13 to 0.4+ across CPU models at the same seed (issue 21)."""
+    held_out = [moving_shapes(30, (S, S), seed=1000 * SEED + 50 + i, scene=0) for i in range(3)]
+    batch = ClipSampler(held_out, None, 4, 16, seed=9 + SEED).batch(0)
     with torch.no_grad():
         trained.g.eval()
         v_hat, _ = trained.g(batch.clips[:, :4].flatten(1, 2))
-        v_tilde, _ = trained.o(batch.base, batch.donors, step_generator(9, 0, 0))
+        v_tilde, _ = trained.o(batch.base, batch.donors, step_generator(9 + SEED, 0, 0))
         s_p = trained.n(v_hat)[0].flatten(1).mean(1)
         s_t = trained.n(v_tilde)[0].flatten(1).mean(1)
     auc = roc_auc_score([1] * 16 + [0] * 16, torch.cat([s_p, s_t]).numpy())
-    assert auc > 0.85, auc
-    assert float(s_p.mean() - s_t.mean()) > 0.2
+    claim("N AUC predictions vs pseudo-anomalies", auc, ">", 0.85)
+    claim("N mean score gap", float(s_p.mean() - s_t.mean()), ">", 0.0)
