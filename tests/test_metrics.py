@@ -13,6 +13,7 @@ import pytest
 from omnivad.corpus.format import Corpus, Video, write_videos
 from omnivad.errors import MetricError
 from omnivad.metrics import (
+    align_frames,
     aggregate_folds,
     evaluate_corpus,
     evaluate_dirs,
@@ -139,6 +140,31 @@ def test_evaluate_domain_expands_16_and_aligns() -> None:
     assert r["n_frames"] == 40
     assert r["auc"] == 1.0  # positives 0.9 vs negatives 0.2 and 0.3 (crop mean)
     assert r["auc_abnormal"] == 1.0
+
+
+def test_align_scores_fits_the_scores_to_every_gt_frame() -> None:
+    # T=2 snippets (32 scored frames), gt of 20 frames: 10 normal then 10 abnormal
+    gt = np.array([0] * 10 + [1] * 10)
+    fs, g = align_frames(np.array([0.2, 0.8]), gt, "scores")
+    assert g.tolist() == gt.tolist() and fs.tolist() == [0.2] * 16 + [0.8] * 4
+    # positives: 6 frames at .2 (tie the 10 negatives at .2), 4 at .8 (beat them): (40 + 0.5 * 60) / 100
+    m = evaluate_domain([("v", gt, 1)], {"v": np.array([0.2, 0.8])}, "d", align="scores")
+    assert m["auc"] == pytest.approx(0.70) and m["n_frames"] == 20
+
+
+def test_align_gt_fits_the_gt_to_16_t_frames() -> None:
+    gt = np.array([0] * 10 + [1] * 10)
+    fs, g = align_frames(np.array([0.2, 0.8]), gt, "gt")  # RTFM: gt padded with normal frames to 16*T = 32
+    assert fs.tolist() == [0.2] * 16 + [0.8] * 16 and g.tolist() == [0] * 10 + [1] * 10 + [0] * 12
+    # positives: 6 at .2, 4 at .8; negatives: 10 at .2, 12 at .8
+    # wins 4*10, ties 0.5*(4*12 + 6*10) -> (40 + 54) / (10 * 22)
+    m = evaluate_domain([("v", gt, 1)], {"v": np.array([0.2, 0.8])}, "d", align="gt")
+    assert m["auc"] == pytest.approx(94 / 220) and m["n_frames"] == 32
+    long_gt = np.array([0] * 20 + [1] * 20)  # longer than 16*T: truncated to the 32 scored frames
+    fs, g = align_frames(np.array([0.2, 0.8]), long_gt, "gt")
+    assert len(fs) == len(g) == 32 and g.tolist() == long_gt[:32].tolist()
+    with pytest.raises(MetricError, match="metrics.align"):
+        align_frames(np.array([0.2]), gt, "frames")
 
 
 def test_evaluate_domain_auc_abnormal_none_without_abnormal_mix() -> None:
@@ -334,15 +360,23 @@ def _fold(auc_u: float, ap_u: float, auc_x: float, ap_x: float) -> dict:
     }
 
 
-def test_aggregate_folds_mean_and_population_std() -> None:
+def test_aggregate_folds_mean_and_sample_std() -> None:
     agg = aggregate_folds([_fold(0.8, 0.5, 0.6, 0.4), _fold(0.9, 0.5, 0.6, 0.6), _fold(1.0, 0.5, 0.6, 0.8)])
     u, x = agg["per_domain"]["ucf"], agg["per_domain"]["xd"]
-    assert u["auc"] == pytest.approx(0.9) and u["auc_std"] == pytest.approx(math.sqrt(0.02 / 3))
+    # sample std (ddof=1): sqrt(sum of squared deviations / (n - 1))
+    assert u["auc"] == pytest.approx(0.9) and u["auc_std"] == pytest.approx(math.sqrt(0.02 / 2))
     assert u["ap"] == pytest.approx(0.5) and u["ap_std"] == pytest.approx(0.0, abs=1e-15)
     assert x["auc"] == pytest.approx(0.6) and x["ap"] == pytest.approx(0.6)
-    assert x["ap_std"] == pytest.approx(math.sqrt(0.08 / 3))
-    assert agg["mean_auc"] == pytest.approx(0.75) and agg["mean_auc_std"] == pytest.approx(math.sqrt(0.005 / 3))
-    assert agg["folds"] == 3
+    assert x["ap_std"] == pytest.approx(math.sqrt(0.08 / 2))
+    assert agg["mean_auc"] == pytest.approx(0.75) and agg["mean_auc_std"] == pytest.approx(math.sqrt(0.005 / 2))
+    assert agg["folds"] == 3 and u["n"] == 3
+
+
+def test_aggregate_folds_one_fold_has_no_std() -> None:
+    agg = aggregate_folds([_fold(0.8, 0.5, 0.6, 0.4)])
+    assert agg["per_domain"]["ucf"]["auc"] == pytest.approx(0.8)
+    assert agg["per_domain"]["ucf"]["auc_std"] is None and agg["mean_auc_std"] is None
+    assert agg["per_domain"]["ucf"]["n"] == 1
 
 
 def test_aggregate_folds_mismatched_domains() -> None:
@@ -367,8 +401,8 @@ def test_evaluate_dirs_one_and_several(corpus_uri: str, tmp_path: os.PathLike) -
     assert [f["scores"] for f in two["folds"]] == [d1, d2]
     assert two["folds"][1]["per_domain"]["ucf"]["auc"] == 0.0
     assert two["per_domain"]["ucf"]["auc"] == pytest.approx(0.5)
-    assert two["per_domain"]["ucf"]["auc_std"] == pytest.approx(0.5)
-    assert two["mean_auc"] == pytest.approx(0.5) and two["mean_auc_std"] == pytest.approx(0.25)
+    assert two["per_domain"]["ucf"]["auc_std"] == pytest.approx(math.sqrt(0.5))  # ddof=1 of (1, 0)
+    assert two["mean_auc"] == pytest.approx(0.5) and two["mean_auc_std"] == pytest.approx(math.sqrt(0.125))
     assert two["n_folds"] == 2
     json.loads(json.dumps(two))
 

@@ -169,7 +169,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from omnivad import storage
     from omnivad.metrics import evaluate_dirs
 
-    result = evaluate_dirs(args.corpus, args.scores, args.domains.split(",") if args.domains else None)
+    result = evaluate_dirs(args.corpus, args.scores, args.domains.split(",") if args.domains else None, align=args.align)
     text = json.dumps(result, indent=2, default=float)
     if args.out:
         fs, path = storage.filesystem(args.out)
@@ -235,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus", required=True)
     ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
     ev.add_argument("--domains", help="comma-separated (default: every domain with a test split)")
+    ev.add_argument("--align", choices=["scores", "gt"], default="scores",
+                    help="scores: fit scores to every gt frame (MDVAD, BN-WVAD); gt: fit the gt to 16*T (RTFM)")
     ev.add_argument("--out", help="write the JSON here")
     ev.set_defaults(func=_evaluate)
 

@@ -4,7 +4,10 @@ The protocol follows the community evaluation code (RTFM ``test_10crop.py``, BN-
 
 1. a video's snippet scores ``(T,)`` or ``(T, crops)`` are averaged over crops;
 2. each snippet score is repeated ``frames_per_snippet`` (16) times;
-3. the result is aligned with the ground-truth length: truncated, or padded with the last score;
+3. scores and ground truth are aligned (``metrics.align``). ``scores`` (default; MDVAD A27, BN-WVAD's code):
+   the frame scores are truncated to the gt length, or padded with the last score, so every gt frame is
+   scored. ``gt`` (RTFM's ``test_10crop.py``, whose gt files hold 16·T labels per video): the gt is
+   truncated to the 16·T scored frames, or padded with normal (0) frames up to 16·T;
 4. the frame scores and ground truth of **every** test video of a domain are concatenated, in the
    corpus order, and one metric is computed over the pooled frames (this is *not* the mean of
    per-video AUCs).
@@ -43,7 +46,11 @@ from omnivad import storage
 from omnivad.corpus.format import FRAMES_PER_SNIPPET, Corpus
 from omnivad.errors import MetricError
 
+ALIGNMENTS = ("scores", "gt")
+
 __all__ = [
+    "ALIGNMENTS",
+    "align_frames",
     "frame_scores",
     "frame_metrics",
     "evaluate_domain",
@@ -94,6 +101,27 @@ def frame_scores(
     return np.concatenate([frames, np.full(n_frames - frames.shape[0], frames[-1])])
 
 
+def align_frames(
+    snippet_scores: np.ndarray, gt: np.ndarray, align: str = "scores", frames_per_snippet: int = FRAMES_PER_SNIPPET
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frame scores, frame gt) of one video, of equal length.
+
+    ``align="scores"``: :func:`frame_scores` fitted to ``len(gt)`` (the gt unchanged). ``align="gt"``
+    (RTFM): the ``16·T`` repeated scores unchanged, the gt truncated to ``16·T`` or padded with 0.
+    """
+    g = np.asarray(gt).ravel()
+    if align == "scores":
+        return frame_scores(snippet_scores, g.shape[0], frames_per_snippet), g
+    if align != "gt":
+        raise MetricError(f"metrics.align: expected one of {', '.join(ALIGNMENTS)}, got {align!r}")
+    s = np.asarray(snippet_scores, dtype=np.float64)
+    n = (s.shape[0] if s.ndim >= 1 else 0) * frames_per_snippet
+    fs = frame_scores(s, n, frames_per_snippet)
+    if g.shape[0] >= n:
+        return fs, g[:n]
+    return fs, np.concatenate([g, np.zeros(n - g.shape[0], dtype=g.dtype)])
+
+
 # --------------------------------------------------------------------------------------------------
 # Pooled metrics
 
@@ -141,12 +169,13 @@ def evaluate_domain(
     scores: Mapping[str, np.ndarray],
     domain: str,
     frames_per_snippet: int = FRAMES_PER_SNIPPET,
+    align: str = "scores",
 ) -> dict[str, Any]:
     """Pooled metrics of one domain.
 
     ``videos`` lists ``(video_id, gt, label)`` in evaluation order; ``scores[video_id]`` holds that
-    video's snippet scores. Every video's frame scores (:func:`frame_scores`, aligned to ``len(gt)``)
-    and ground truth are concatenated in that order before computing the metrics. Returns ``auc``,
+    video's snippet scores. Every video's frame scores and ground truth (:func:`align_frames`, ``align``)
+    are concatenated in that order before computing the metrics. Returns ``auc``,
     ``ap``, ``pr_auc``, ``auc_abnormal`` (``None`` when not computable), ``n_videos`` and ``n_frames``.
     """
     if not videos:
@@ -158,9 +187,8 @@ def evaluate_domain(
     all_g: list[np.ndarray] = []
     abnormal: list[bool] = []
     for vid, gt, label in videos:
-        g = np.asarray(gt).ravel()
         try:
-            fs = frame_scores(scores[vid], g.shape[0], frames_per_snippet)
+            fs, g = align_frames(scores[vid], gt, align, frames_per_snippet)
         except MetricError as exc:
             raise MetricError(f"domain {domain!r}, video {vid!r}: {exc}") from exc
         if not np.isfinite(fs).all():
@@ -238,6 +266,7 @@ def _evaluate(
     scores: Mapping[str, np.ndarray],
     frames_per_snippet: int,
     where: str,
+    align: str = "scores",
 ) -> dict[str, Any]:
     # Resolve each evaluated video's score: "domain/video_id" first, then "video_id".
     owners: dict[str, list[str]] = {}  # bare key -> evaluated domains with a video of that id lacking a qualified key
@@ -297,7 +326,7 @@ def _evaluate(
     per_domain: dict[str, dict[str, Any]] = {}
     for d in evaluated:
         vids = [(v.video_id, v.gt, v.label) for v in by_domain[d] if v.gt is not None]
-        per_domain[d] = evaluate_domain(vids, resolved[d], d, frames_per_snippet)
+        per_domain[d] = evaluate_domain(vids, resolved[d], d, frames_per_snippet, align)
     return {
         "per_domain": per_domain,
         "mean_auc": float(np.mean([r["auc"] for r in per_domain.values()])),
@@ -310,6 +339,7 @@ def evaluate_corpus(
     scores: Mapping[str, np.ndarray],
     domains: Sequence[str] | None = None,
     split: str = "test",
+    align: str = "scores",
 ) -> dict[str, Any]:
     """Per-domain pooled metrics of ``scores`` over the ``split`` videos of ``corpus`` that have gt.
 
@@ -325,7 +355,7 @@ def evaluate_corpus(
     "mean_ap"}`` (means over the evaluated domains).
     """
     by_domain, evaluated = _test_videos(corpus, domains, split)
-    return _evaluate(by_domain, evaluated, scores, corpus.manifest.frames_per_snippet, corpus.uri)
+    return _evaluate(by_domain, evaluated, scores, corpus.manifest.frames_per_snippet, corpus.uri, align)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -390,12 +420,12 @@ def load_score_dir(path: str) -> dict[str, np.ndarray]:
 
 
 def aggregate_folds(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean and standard deviation over folds of :func:`evaluate_corpus` results.
+    """Mean and **sample** standard deviation (``ddof=1``) over folds of :func:`evaluate_corpus` results.
 
-    The std is the **population** std (``np.std``, ``ddof=0``): the folds are the complete set of
-    evaluation splits, not a sample, and it stays defined (0) for a single fold. Every result must
-    cover the same domains. Returns ``{"per_domain": {d: {auc, auc_std, ap, ap_std, pr_auc,
-    pr_auc_std}}, "mean_auc", "mean_auc_std", "mean_ap", "mean_ap_std", "folds": n}``.
+    The folds are a sample of the possible splits, so the std estimates the spread of a new fold; with a
+    single fold it is not measured and is ``None`` (never 0). Every result must cover the same domains.
+    Returns ``{"per_domain": {d: {auc, auc_std, ap, ap_std, pr_auc, pr_auc_std, auc_abnormal,
+    auc_abnormal_std, n}}, "mean_auc", "mean_auc_std", "mean_ap", "mean_ap_std", "folds": n}``.
     """
     if not results:
         raise MetricError("no fold results to aggregate")
@@ -405,27 +435,31 @@ def aggregate_folds(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             raise MetricError(
                 f"fold {i} covers domains {sorted(r['per_domain'])}, fold 0 covers {sorted(domains)}"
             )
-    per_domain: dict[str, dict[str, float]] = {}
+
+    def stats(vals: list[float]) -> tuple[float, float | None]:
+        arr = np.asarray(vals, dtype=np.float64)
+        return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
+
+    per_domain: dict[str, dict[str, Any]] = {}
     for d in domains:
-        entry: dict[str, float] = {}
-        for m in ("auc", "ap", "pr_auc"):
-            vals = [r["per_domain"][d][m] for r in results if m in r["per_domain"][d]]
-            if len(vals) == len(results):
-                entry[m] = float(np.mean(vals))
-                entry[f"{m}_std"] = float(np.std(vals))
+        entry: dict[str, Any] = {"n": len(results)}
+        for m in ("auc", "ap", "pr_auc", "auc_abnormal"):
+            vals = [r["per_domain"][d].get(m) for r in results]
+            if all(v is not None for v in vals):
+                entry[m], entry[f"{m}_std"] = stats(vals)
         per_domain[d] = entry
     out: dict[str, Any] = {"per_domain": per_domain}
     for m in ("mean_auc", "mean_ap"):
         vals = [r[m] for r in results if m in r]
         if len(vals) == len(results):
-            out[m] = float(np.mean(vals))
-            out[f"{m}_std"] = float(np.std(vals))
+            out[m], out[f"{m}_std"] = stats(vals)
     out["folds"] = len(results)
     return out
 
 
 def evaluate_dirs(
-    corpus_uri: str, score_dirs: Sequence[str], domains: Sequence[str] | None = None, split: str = "test"
+    corpus_uri: str, score_dirs: Sequence[str], domains: Sequence[str] | None = None, split: str = "test",
+    align: str = "scores",
 ) -> dict[str, Any]:
     """Evaluate one score directory per fold against the corpus at ``corpus_uri``.
 
@@ -442,9 +476,9 @@ def evaluate_dirs(
     fps = corpus.manifest.frames_per_snippet
     folds = []
     for d in score_dirs:
-        res = _evaluate(by_domain, evaluated, load_score_dir(d), fps, f"{d} vs {corpus_uri}")
+        res = _evaluate(by_domain, evaluated, load_score_dir(d), fps, f"{d} vs {corpus_uri}", align)
         folds.append({**res, "scores": d})
-    meta = {"corpus": corpus_uri, "fingerprint": corpus.fingerprint(), "split": split}
+    meta = {"corpus": corpus_uri, "fingerprint": corpus.fingerprint(), "split": split, "align": align}
     if len(folds) == 1:
         return {**folds[0], **meta}
     agg = aggregate_folds(folds)
