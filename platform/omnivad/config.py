@@ -103,6 +103,23 @@ class TrainConfig(Section):
     )
     finetune_steps: int = Field(default=1000, ge=1, description="E3 low-shot fine-tuning iterations (A11)")
     e4_steps: int = Field(default=5000, ge=1, description="E4 full fine-tuning iterations (A11)")
+    max_failures: int = Field(
+        default=3, ge=-1, description="worker failures Ray Train recovers from (restart from the latest checkpoint); -1: unlimited"
+    )
+
+
+class MetricsConfig(Section):
+    """How test (and validation) scores are compared with the frame ground truth (omnivad.metrics)."""
+
+    align: Literal["scores", "gt"] = Field(
+        default="scores",
+        description="scores: repeat each snippet score 16x and truncate/pad the scores to every gt frame (MDVAD, "
+        "BN-WVAD); gt: truncate/pad the gt to 16*T frames (RTFM's test_10crop.py)",
+    )
+    domain_metric: dict[str, Literal["auc", "ap"]] = Field(
+        default_factory=dict,
+        description="headline metric of a domain in the tables (XD-style: ap); overrides the corpus manifest's metric",
+    )
 
 
 class ScalingConfig(Section):
@@ -425,6 +442,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     bn_wvad: BNWVADConfig = Field(default_factory=BNWVADConfig)
@@ -434,6 +452,39 @@ class Config(Section):
     uvad: UVADConfig = Field(default_factory=UVADConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     zxvad: ZxVADConfig = Field(default_factory=ZxVADConfig)
+
+
+#: Config fields that cannot change a trained model's weights, left out of its identity
+#: (:func:`omnivad.protocols.runner.config_hash`). Everything else is in the key, so a new field or section is
+#: covered without being listed anywhere. A whole section is named by its name, a field by ``section.field``.
+IDENTITY_EXCLUDED: dict[str, str] = {
+    "corpus.uri": "a location; the corpus content is in the key as its fingerprint",
+    "corpus.synth_if_missing": "only decides whether a missing demo corpus is made",
+    "storage": "output locations",
+    "ray": "the Ray address and the embedded Ray's CPUs",
+    "protocol": "which runs a job plans; each run's own name (stage, fold, target) and split ids identify it",
+    "train.log_every": "log cadence",
+    "train.checkpoint_every": "checkpoint cadence (a resumed run replays the same data and RNG: same weights)",
+    "train.max_failures": "recovery restarts from the latest checkpoint (same weights)",
+    "scaling.cpus_per_worker": "placement",
+    "scaling.gpus_per_worker": "placement",
+    "scaling.resources_per_worker": "placement",
+    "scaling.max_concurrent_runs": "how many runs share the cluster",
+    "metrics.domain_metric": "which number a table shows first",
+    "tune": "the search driver (each trial's sampled values are written into the fields they set)",
+}
+
+
+def identity_fields(cfg: Config) -> dict[str, Any]:
+    """The resolved config minus :data:`IDENTITY_EXCLUDED`: what shapes a trained model."""
+    data = dump(cfg)
+    for path in IDENTITY_EXCLUDED:
+        section, _, name = path.partition(".")
+        if not name:
+            data.pop(section)
+        else:
+            data[section].pop(name)
+    return data
 
 
 #: Applied under the defaults when a job gets neither ``--config`` nor ``--corpus`` (the demo corpus):

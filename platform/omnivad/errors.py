@@ -19,3 +19,7 @@ class MetricError(OmnivadError):
 
 class StorageError(OmnivadError):
     """A URI cannot be read or written."""
+
+
+class CheckpointError(OmnivadError):
+    """A stored checkpoint or model file cannot be read (the message names the file and what is wrong)."""

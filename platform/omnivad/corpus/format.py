@@ -44,7 +44,7 @@ import io
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -156,6 +156,8 @@ class SplitStats(BaseModel):
 class DomainEntry(BaseModel):
     n_crops: int | None = None
     source_format: str = ""
+    metric: Literal["auc", "ap"] = Field(
+        default="auc", description="headline metric in tables: ap for XD-style domains (XD-Violence reports AP)")
     splits: dict[str, SplitStats] = Field(default_factory=dict)
 
     @property

@@ -85,8 +85,11 @@ def score_test_videos(
     return scores
 
 
-def evaluate_model(model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1) -> dict[str, Any]:
-    """Frame-level metrics of one model on each domain's test split (community protocol)."""
+def evaluate_model(
+    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1, align: str = "scores"
+) -> dict[str, Any]:
+    """Frame-level metrics of one model on each domain's test split (community protocol): per domain
+    ``auc``, ``ap``, ``pr_auc``, ``auc_abnormal`` (``align``: :func:`omnivad.metrics.align_frames`)."""
     scores = score_test_videos(model_uri, corpus, domains, concurrency)
     flat = {f"{d}/{vid}": s for d, by_id in scores.items() for vid, s in by_id.items()}
-    return evaluate_corpus(corpus, flat, domains)
+    return evaluate_corpus(corpus, flat, domains, align=align)

@@ -28,7 +28,7 @@ from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
-from omnivad.metrics import frame_scores
+from omnivad.metrics import align_frames
 
 CRASH_ENV = "OMNIVAD_CRASH_AT_STEP"
 _LOGGER = logging.getLogger("omnivad.train")
@@ -83,9 +83,12 @@ def score_video(method: Method, model: torch.nn.Module, video: Video, target: st
     return method.score(model, x, target).detach().cpu().numpy().astype(np.float64)
 
 
-def validate(method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str]) -> dict[str, float]:
-    """Per-domain validation AUC: frame-level when every video has frame labels, else video-level
-    (max snippet score against the video label, the only label weak supervision gives)."""
+def validate(
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+) -> dict[str, float]:
+    """Per-domain validation AUC: frame-level when every video has frame labels (aligned as the test metric,
+    ``metrics.align``), else video-level (max snippet score against the video label, the only label weak
+    supervision gives)."""
     out: dict[str, float] = {}
     was_training = model.training
     model.eval()
@@ -93,8 +96,9 @@ def validate(method: Method, model: torch.nn.Module, videos: dict[str, list[Vide
         target = domain if domain in heads else None
         scores = [score_video(method, model, v, target) for v in vids]
         if all(v.gt is not None for v in vids):
-            y = np.concatenate([v.gt for v in vids])
-            s = np.concatenate([frame_scores(sc, len(v.gt)) for sc, v in zip(scores, vids)])
+            pairs = [align_frames(sc, v.gt, align) for sc, v in zip(scores, vids)]
+            y = np.concatenate([g for _, g in pairs])
+            s = np.concatenate([f for f, _ in pairs])
         else:
             y = np.array([v.label for v in vids])
             s = np.array([sc.max() for sc in scores])
@@ -200,11 +204,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}}
         metrics["snippets_per_s"] = snippets * world / max(time.perf_counter() - t0, 1e-9)
         if rank == 0 and evaluate_now and (val_videos or test_videos):
-            per_domain = validate(method, model, val_videos, heads) if val_videos else {}
+            per_domain = validate(method, model, val_videos, heads, cfg.metrics.align) if val_videos else {}
             if per_domain:
                 metrics["val_auc"] = float(np.mean(list(per_domain.values())))
             if select_on_test:
-                per_domain = validate(method, model, test_videos, heads)
+                per_domain = validate(method, model, test_videos, heads, cfg.metrics.align)
                 metrics["test_auc"] = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
             val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
             if per_domain and val > best["val"]:

@@ -12,6 +12,7 @@ from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.spec import RunSpec
+from omnivad.errors import CheckpointError
 
 
 def scaling_config(cfg: Config) -> Any:
@@ -41,13 +42,37 @@ def run_dir(cfg: Config, spec: RunSpec) -> str:
     return storage.join(cfg.storage.out, spec.name)
 
 
+def finished_model(model_uri: str) -> bool:
+    """Whether ``model_uri`` holds a finished run's model. A file that cannot be read (truncated, not a model)
+    is moved aside (``model.pt.corrupt-<n>``) with a warning naming it and what is wrong; the run is then
+    unfinished and resumes from its latest Ray checkpoint (or retrains)."""
+    fs, path = storage.filesystem(model_uri)
+    if not fs.exists(path):
+        return False
+    try:
+        ckpt.read_model(model_uri, required=ckpt.MODEL_KEYS)
+    except CheckpointError as exc:
+        moved = ckpt.set_aside(model_uri, str(exc))
+        print(f"[omnivad] WARNING: {exc}; moved it to {moved} and treating the run as unfinished", file=sys.stderr)
+        return False
+    return True
+
+
 def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
+    """:func:`fit_run`'s model URI."""
+    return fit_run(cfg, spec, callbacks)[0]
+
+
+def fit_run(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> tuple[str, bool]:
     """Train (or resume) ``spec`` on Ray Train; write and return the URI of its selected ``model.pt``.
 
     Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
     when the run has no validation videos), ``final``, or ``best-test`` (the papers' optimistic practice:
     the run's ``test_domains`` are scored during training; recorded as ``selected: best-test@step``).
     ``callbacks``: Ray Train user callbacks (a search forwards the run's reports to Ray Tune with them).
+    Returns ``(model URI, reused)``: ``reused`` when the run had finished before (logged ``reused: <run dir>``).
+    ``train.max_failures`` is Ray Train's ``FailureConfig``: a worker that dies mid-run is restarted from the
+    latest checkpoint within the same ``fit``.
     """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -57,9 +82,9 @@ def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
     out = run_dir(cfg, spec)
     model_uri = storage.join(out, "model.pt")
     fs, model_path = storage.filesystem(model_uri)
-    if fs.exists(model_path):
-        print(f"[omnivad] {spec.name}: already finished ({model_uri})", file=sys.stderr)
-        return model_uri
+    if finished_model(model_uri):
+        print(f"[omnivad] {spec.name}: reused: {out}", file=sys.stderr)
+        return model_uri, True
     storage_fs, storage_path = storage.filesystem(storage.join(out, "ray"))
     # fault injection for the resume tests reaches the workers through their runtime env
     env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
@@ -68,7 +93,7 @@ def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
         storage_path=storage_path,
         storage_filesystem=storage.arrow_filesystem(storage_fs),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-        failure_config=ray.train.FailureConfig(max_failures=0),
+        failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         worker_runtime_env={"env_vars": env} if env else None,
         callbacks=callbacks,  # e.g. forwarding reports to Ray Tune (omnivad.tune)
     )
@@ -105,4 +130,4 @@ def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
         },
     )
     storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), state["history"])
-    return model_uri
+    return model_uri, False

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from omnivad import storage
-from omnivad.config import Config, dump, to_yaml
+from omnivad.config import Config, dump, identity_fields, to_yaml
 from omnivad.corpus.benchmark import Benchmark, build_benchmark
 from omnivad.corpus.format import Corpus
 from omnivad.engine.spec import RunSpec
@@ -42,12 +42,14 @@ class Job:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def config_hash(cfg: Config, fingerprint: str) -> str:
-    """What determines a trained model: method, losses, data, training, benchmark, corpus content."""
-    relevant = {k: dump(cfg)[k] for k in ("model", "loss", "data", "train", "benchmark")}
-    relevant["train"].pop("eval_every", None)
-    relevant["train"].pop("log_every", None)
-    relevant["corpus"] = fingerprint
+def config_hash(cfg: Config, fingerprint: str, bench: Benchmark | None = None) -> str:
+    """The identity of the models a config trains: a hash of the whole resolved config minus
+    :data:`omnivad.config.IDENTITY_EXCLUDED` (fields that cannot change trained weights: output locations,
+    log cadence, the Ray address, ...), plus the corpus fingerprint and the benchmark's split ids (every
+    fold's train/val/test/low-shot ids per domain). A field or section not on that list is in the key."""
+    relevant: dict[str, Any] = {"config": identity_fields(cfg), "corpus": fingerprint}
+    if bench is not None:
+        relevant["splits"] = [f.model_dump(mode="json") for f in bench.folds]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -117,25 +119,29 @@ def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
     """Train every stage (reusing finished ones), then evaluate the last model on the test domains."""
     from omnivad.engine.checkpoint import read_model
     from omnivad.engine.evaluate import evaluate_model
-    from omnivad.engine.trainer import fit
+    from omnivad.engine.trainer import fit_run, run_dir
 
     from omnivad.data.ray_datasets import quiet_progress
 
     quiet_progress()
     cfg = Config.model_validate(cfg_dict)
     model_uri = None
+    reused: list[str] = []
     for stage in job.stages:
         last = stage is job.stages[-1]
         if model_uri is not None:
             stage = stage.model_copy(update={"init_model": model_uri})
         if last and cfg.train.selection == "best-test":
             stage = stage.model_copy(update={"test_domains": job.test_domains})
-        model_uri = fit(cfg, stage)
+        model_uri, was_reused = fit_run(cfg, stage)
+        if was_reused:
+            reused.append(run_dir(cfg, stage))
     assert model_uri is not None
     corpus = Corpus.open(job.stages[-1].corpus_uri)
-    metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1)
+    metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1, align=cfg.metrics.align)
     metrics["checkpoint"] = model_uri
     metrics["selected"] = read_model(model_uri)["selected"]
+    metrics["reused_runs"] = reused
     return metrics
 
 
@@ -181,13 +187,44 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
             log(f"finished {jobs[i].stages[-1].name}: mean AUC {100 * jobs[i].result['mean_auc']:.2f}")
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and **sample** std (ddof=1) of per-fold values; the std is ``None`` for a single value (not
+    measured, never 0)."""
     arr = np.asarray(values, dtype=np.float64)
-    return float(arr.mean()), float(arr.std())
+    if arr.size == 0:
+        return float("nan"), None
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else None)
 
 
-def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | None = None) -> dict[str, Any]:
-    """Per-domain mean ± std over folds (population std), in the ``results.json`` shape."""
+#: Metrics aggregated over folds per domain (fractions in [0, 1]; see omnivad.metrics).
+FOLD_METRICS = ("auc", "ap", "pr_auc", "auc_abnormal")
+
+
+def domain_headline(cfg: Config, corpus: Corpus | None, domain: str) -> str:
+    """A domain's headline metric in tables: ``metrics.domain_metric`` first, then the corpus manifest's
+    ``metric`` of the domain (``ap`` for XD-style domains), else ``auc``."""
+    if domain in cfg.metrics.domain_metric:
+        return cfg.metrics.domain_metric[domain]
+    if corpus is not None and domain in corpus.manifest.domains:
+        return corpus.manifest.domains[domain].metric
+    return "auc"
+
+
+def has_ac(cfg: Config) -> bool:
+    """Whether the method has an Abnormal-Conflict classifier at all (MDVAD heads: ``mil``, ``null-mil``,
+    ``nullang-mil`` on any trunk); BN-WVAD, MMIL and CoMo have none, whatever ``loss.ac`` says."""
+    from omnivad.methods.registry import get_method
+
+    return bool(getattr(get_method(cfg.model.method), "trunked", False))
+
+
+def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | None = None,
+              corpus: Corpus | None = None) -> dict[str, Any]:
+    """Per-domain mean ± sample std (ddof=1) over folds with the fold count ``n``, in the ``results.json``
+    shape: ``auc``, ``ap`` (sklearn average precision), ``pr_auc`` (trapezoid PR area, BN-WVAD/RTFM's "AP")
+    and ``auc_abnormal`` with ``<metric>_std`` (``None`` with one fold) and ``headline``."""
+    from omnivad.report.tables import selection_rule
+
     p = cfg.protocol
     sel = [j for j in jobs if start is None or j.key[-1] == start]
     by_domain: dict[str, list[dict[str, Any]]] = {}
@@ -198,29 +235,43 @@ def aggregate(cfg: Config, jobs: list[Job], domains: list[str], start: str | Non
             if p.name == "single" and d != j.key[1]:
                 continue
             by_domain.setdefault(d, []).append(m)
-            per_fold.setdefault(fold, {})[d] = {"auc": m["auc"], "ap": m["ap"]}
-    per_domain = {}
+            per_fold.setdefault(fold, {})[d] = {k: m.get(k) for k in FOLD_METRICS}
+    per_domain: dict[str, dict[str, Any]] = {}
     for d in [d for d in domains if d in by_domain]:
-        auc, auc_std = _mean_std([m["auc"] for m in by_domain[d]])
-        ap, ap_std = _mean_std([m["ap"] for m in by_domain[d]])
-        per_domain[d] = {"auc": auc, "auc_std": auc_std, "ap": ap, "ap_std": ap_std}
+        entry: dict[str, Any] = {"n": len(by_domain[d]), "headline": domain_headline(cfg, corpus, d)}
+        for k in FOLD_METRICS:
+            vals = [m[k] for m in by_domain[d] if m.get(k) is not None]
+            mean, std = mean_std(vals) if len(vals) == len(by_domain[d]) else (None, None)
+            entry[k], entry[f"{k}_std"] = mean, std
+        per_domain[d] = entry
     fold_means = [float(np.mean([m["auc"] for m in f.values()])) for f in per_fold.values()]
-    mean_auc, mean_std = _mean_std(fold_means) if fold_means else (float("nan"), float("nan"))
+    mean_auc, mean_std_ = mean_std(fold_means)
+    reused = sorted({r for j in sel for r in j.result.get("reused_runs", [])})
     out: dict[str, Any] = {
         "protocol": p.name,
         "method": cfg.model.method,
         "trunk": cfg.model.trunk,
         "tag": method_tag(cfg),
-        "ac": cfg.loss.ac,
+    }
+    if has_ac(cfg):
+        out["ac"] = cfg.loss.ac
+    out.update({
         "selection": cfg.train.selection,
+        "selection_rule": selection_rule(cfg.train.selection),
+        "best_test": cfg.train.selection == "best-test",
         "per_domain": per_domain,
         "mean_auc": mean_auc,
-        "mean_auc_std": mean_std,
+        "mean_auc_std": mean_std_,
+        "n": len(fold_means),
         "folds": p.folds,
+        "statistics": "mean and sample std (ddof=1) over n folds; std is null with one fold",
         "per_fold": per_fold,
         "checkpoints": sorted({j.result["checkpoint"] for j in sel}),
         "selected": sorted({j.result["selected"] for j in sel}),
-    }
+        "reused": bool(reused),
+        "reused_runs": reused,
+        "align": cfg.metrics.align,
+    })
     if start:
         out["start"] = start
     if p.name == "single":
@@ -302,9 +353,9 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     if cfg.protocol.folds > cfg.benchmark.folds:
         raise ValueError(f"protocol.folds ({cfg.protocol.folds}) > benchmark.folds ({cfg.benchmark.folds})")
     fingerprint = corpus.fingerprint()
-    chash = config_hash(cfg, fingerprint)
-    root = storage.join(cfg.storage.out, "runs", chash)
     bench = build_benchmark(corpus, cfg.benchmark, domains)
+    chash = config_hash(cfg, fingerprint, bench)
+    root = storage.join(cfg.storage.out, "runs", chash)
     bench.save(storage.join(root, "benchmark.json"))
     run_cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"out": root})})
     jobs = plan(run_cfg, corpus, bench, domains)
@@ -313,17 +364,24 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     t0 = time.perf_counter()
     execute(run_cfg, jobs)
     starts = [None] if cfg.protocol.name != "E4" else [s for s in ("E1", "E2") if cfg.protocol.e4_start in (s, "both")]
-    results = [aggregate(cfg, jobs, domains if cfg.protocol.name in ("single", "E1") else (cfg.protocol.targets or domains), s) for s in starts]
+    results = [aggregate(cfg, jobs, domains if cfg.protocol.name in ("single", "E1") else (cfg.protocol.targets or domains), s, corpus)
+               for s in starts]
     for r in results:
         r.update(config=dump(cfg), corpus={"uri": corpus.uri, "fingerprint": fingerprint}, config_hash=chash,
                  wall_s=round(time.perf_counter() - t0, 1))
     md = cross_domain_table(results[0]) if cfg.protocol.name == "single" else "".join(protocol_table([r]) for r in results)
     out_dir = storage.join(cfg.storage.out, f"{cfg.protocol.name}-{method_tag(cfg)}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     ofs, opath = storage.filesystem(out_dir)
-    payload = results[0] if len(results) == 1 else {"protocol": "E4", "method": cfg.model.method, "ac": cfg.loss.ac,
-                                                   "per_domain": results[0]["per_domain"], "mean_auc": results[0]["mean_auc"],
-                                                   "folds": cfg.protocol.folds, "starts": results, "config": dump(cfg),
-                                                   "corpus": results[0]["corpus"], "config_hash": chash}
+    if len(results) == 1:
+        payload = results[0]
+    else:
+        first = results[0]
+        payload = {k: first[k] for k in ("protocol", "method", "trunk", "tag", "ac", "selection", "selection_rule",
+                                         "best_test", "per_domain", "mean_auc", "mean_auc_std", "n", "folds",
+                                         "statistics", "align") if k in first}
+        payload.update(starts=results, config=dump(cfg), corpus=first["corpus"], config_hash=chash,
+                       reused=any(r["reused"] for r in results),
+                       reused_runs=sorted({x for r in results for x in r["reused_runs"]}))
     storage.write_json_atomic(ofs, storage.join(opath, "results.json"), payload)
     storage.write_bytes_atomic(ofs, storage.join(opath, "results.md"), md.encode())
     storage.write_bytes_atomic(ofs, storage.join(opath, "config.yaml"), to_yaml(cfg).encode())
@@ -376,8 +434,10 @@ def comparison_rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
         for r in payload.get("starts") or [payload]:
             rows.append({
                 "entry": entry, "protocol": r["protocol"], "start": r.get("start"), "method": r["method"],
-                "trunk": r.get("trunk"), "ac": r["ac"], "per_domain": r["per_domain"], "mean_auc": r["mean_auc"],
-                "mean_auc_std": r.get("mean_auc_std"), "folds": r["folds"], "selection": r.get("selection"),
+                "trunk": r.get("trunk"), **({"ac": r["ac"]} if "ac" in r else {}), "per_domain": r["per_domain"],
+                "mean_auc": r["mean_auc"], "mean_auc_std": r.get("mean_auc_std"), "n": r.get("n"), "folds": r["folds"],
+                "selection": r.get("selection"), "selection_rule": r.get("selection_rule"),
+                "best_test": r.get("selection") == "best-test",
                 "config_hash": payload.get("config_hash"), "results_uri": payload.get("results_uri"),
             })
     return rows
@@ -402,7 +462,9 @@ def run_comparison(cfg: Config, entries: list[str]) -> dict[str, Any]:
     md = comparison_table(rows)
     out_dir = storage.join(cfg.storage.out, f"{cfg.protocol.name}-compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
     ofs, opath = storage.filesystem(out_dir)
-    payload = {"protocol": cfg.protocol.name, "methods": entries, "rows": rows, "config": dump(cfg)}
+    selections = sorted({r["selection"] for r in rows if r.get("selection")})
+    payload = {"protocol": cfg.protocol.name, "methods": entries, "rows": rows, "selection": selections,
+               "best_test": any(r["best_test"] for r in rows), "config": dump(cfg)}
     storage.write_json_atomic(ofs, storage.join(opath, "table10.json"), payload)
     storage.write_bytes_atomic(ofs, storage.join(opath, "table10.md"), md.encode())
     payload["results_uri"] = out_dir

@@ -135,8 +135,8 @@ def _train(cfg: Config, corpus: Any, domains: list[str], heads: list[str], versi
     from omnivad.engine.trainer import fit
     from omnivad.protocols.runner import config_hash
 
-    root = storage.join(cfg.storage.out, "registry", "runs", config_hash(cfg, corpus.fingerprint()))
     bench = build_benchmark(corpus, cfg.benchmark, domains)
+    root = storage.join(cfg.storage.out, "registry", "runs", config_hash(cfg, corpus.fingerprint(), bench))
     bench.save(storage.join(root, "benchmark.json"))
     split = bench.protocol_splits("E1", 0)
     name = f"{version}-from-{parent.version if parent else 'scratch'}"
