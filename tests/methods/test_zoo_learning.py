@@ -81,8 +81,8 @@ class Zoo:
             m = evaluate_domain([(v.video_id, v.gt, v.label) for v in vids], scores, d)
             per_domain[d] = {"auc": float(m["auc"]), "ap": float(m["ap"])}
         self.results[key] = {
-            "protocol": protocol, "method": cfg.model.method, "trunk": cfg.model.trunk, "ac": cfg.loss.ac,
-            "per_domain": per_domain, "mean_auc": float(np.mean([m["auc"] for m in per_domain.values()])),
+            "protocol": protocol, "method": cfg.model.method, "trunk": cfg.model.trunk,
+            **({"ac": cfg.loss.ac} if runner.has_ac(cfg) else {}), "per_domain": per_domain, "mean_auc": float(np.mean([m["auc"] for m in per_domain.values()])),
             "mean_auc_std": 0.0, "folds": 1, "selection": "final", "config_hash": entry,
         }
         return self.results[key]
@@ -110,14 +110,16 @@ def test_table10_rows_and_layout(zoo: Zoo) -> None:
     rows = runner.comparison_rows([(e, zoo.run(e, "E1")) for e in entries])
     md = comparison_table(rows)
     lines = md.splitlines()
-    assert lines[2] == "| Protocol | Model | " + " | ".join(zoo.domains) + " | Avg. |"
+    assert lines[2] == "| Protocol | Model | AC | " + " | ".join(zoo.domains) + " | Avg. AUC | n | Selection |"
     body = lines[4:7]
     assert [ln.split(" | ")[1] for ln in body] == ["MMIL", "BN-WVAD", "NullAng-MIL @ BN-WVAD"]
+    assert [ln.split(" | ")[2] for ln in body] == ["—", "—", "✗"]  # MMIL and BN-WVAD have no AC; +noac is off
     for ln, e in zip(body, entries):
         r = zoo.run(e, "E1")
         cells = ln.strip("| ").split(" | ")
         assert cells[0] == "E1"
-        assert cells[2:] == [f"{100 * r['per_domain'][d]['auc']:.2f}" for d in zoo.domains] + [f"{100 * r['mean_auc']:.2f}"]
+        assert cells[3:] == [f"{100 * r['per_domain'][d]['auc']:.2f}" for d in zoo.domains] + [
+            f"{100 * r['mean_auc']:.2f}", "1", "final"]
 
 
 def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +130,8 @@ def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch
     def fake_run_protocol(cfg: config.Config) -> dict[str, Any]:
         seen.append(cfg)
         auc = 0.6 + 0.1 * len(seen)
-        return {"protocol": "E1", "method": cfg.model.method, "trunk": cfg.model.trunk, "ac": cfg.loss.ac,
+        return {"protocol": "E1", "method": cfg.model.method, "trunk": cfg.model.trunk,
+                **({"ac": cfg.loss.ac} if runner.has_ac(cfg) else {}),
                 "per_domain": {"A": {"auc": auc, "ap": 0.5}, "B": {"auc": auc, "ap": 0.5}}, "mean_auc": auc,
                 "folds": 1, "selection": "best-val", "config_hash": runner.config_hash(cfg, "fp"),
                 "results_uri": f"runs/{len(seen)}"}
@@ -142,7 +145,10 @@ def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch
     written = json.loads((tmp_path / out["results_uri"].rsplit("/", 1)[-1] / "table10.json").read_text())
     assert [r["entry"] for r in written["rows"]] == ["mil", "bn-wvad", "nullang-mil@bn-wvad+noac"]
     md = (tmp_path / out["results_uri"].rsplit("/", 1)[-1] / "table10.md").read_text()
-    assert "| E1 | MIL + AC | 70.00 | 70.00 | 70.00 |" in md and "| E1 | NullAng-MIL @ BN-WVAD | 90.00 |" in md
+    assert "| E1 | MIL + AC | ✓ | 70.00 | 70.00 | 70.00 | 1 | best-val |" in md
+    assert "| E1 | BN-WVAD | — | 80.00 |" in md and "| E1 | NullAng-MIL @ BN-WVAD | ✗ | 90.00 |" in md
+    assert [("ac" in r, r.get("ac")) for r in written["rows"]] == [(True, True), (False, None), (True, False)]
+    assert written["selection"] == ["best-val"] and written["best_test"] is False
     seen.clear()
     for bad, msg in (("bn-wvad@mdvad", "no trunk"), ("nullang-mil@resnet", "unknown trunk"),
                      ("mmil+ac", "no Abnormal-Conflict"), ("bogus", "unknown method")):
