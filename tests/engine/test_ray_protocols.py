@@ -80,10 +80,11 @@ def test_every_protocol_runs_end_to_end(ray_local, corpus_uri, tmp_path):
     assert target not in e3_payload["domains"]
 
 
-def _fit(corpus_uri: str, out: str) -> str:
+def _fit(corpus_uri: str, out: str, *extra: str) -> str:
     from omnivad.engine.trainer import fit
 
-    cfg = _cfg(corpus_uri, out, "train.steps=6", "model.method=nullang-mil")
+    # max_failures=0: this is the driver-rerun path (test_a_killed_worker_recovers_in_the_same_job is Ray's own)
+    cfg = _cfg(corpus_uri, out, "train.steps=6", "model.method=nullang-mil", "train.max_failures=0", *extra)
     corpus = Corpus.open(corpus_uri)
     split = build_benchmark(corpus, cfg.benchmark, corpus.domains).protocol_splits("E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
@@ -112,8 +113,110 @@ def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path, 
         if isinstance(v, torch.Tensor):
             assert torch.equal(v, b["model"][k]), k
     corpus = Corpus.open(corpus_uri)
+    # a corrupt model.pt: moved aside, the run counts as unfinished and is rebuilt from its latest checkpoint
+    fs.pipe_file(f"{path}/run/model.pt", b"PK\x03\x04 truncated")
+    rebuilt = _fit(corpus_uri, killed_out)
+    assert fs.exists(f"{path}/run/model.pt.corrupt-0")
+    c = ckpt.read_model(rebuilt)
+    assert c["selected"] == a["selected"] and all(torch.equal(v, c["model"][k]) for k, v in a["model"].items())
     ma = evaluate_model(straight, corpus, corpus.domains)
     mb = evaluate_model(resumed, corpus, corpus.domains)
     assert ma["mean_auc"] == mb["mean_auc"]
     np.testing.assert_equal([ma["per_domain"][d]["auc"] for d in corpus.domains],
                             [mb["per_domain"][d]["auc"] for d in corpus.domains])
+
+
+def _descendants_named(name: str) -> list[int]:
+    """Pids of this test process's descendants (its own local Ray) whose command line contains ``name``."""
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            pid = int(entry)
+            chain = pid
+            while chain > 1 and chain != me:
+                chain = int(open(f"/proc/{chain}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if chain == me and name in cmd:
+            found.append(pid)
+    return found
+
+
+def test_a_killed_worker_recovers_in_the_same_job(ray_local, corpus_uri, tmp_path):
+    """train.max_failures: an external SIGKILL of the Ray Train worker mid-run; Ray Train restarts it from the
+    latest checkpoint within the same fit() and the weights are bit-identical to an uninterrupted run."""
+    import signal
+    import threading
+    import time
+
+    from omnivad.engine.trainer import fit
+
+    corpus = Corpus.open(corpus_uri)
+    extra = ["train.steps=60", "train.eval_every=5", "train.checkpoint_every=5", "model.method=nullang-mil"]
+    split = build_benchmark(corpus, _cfg(corpus_uri, "x").benchmark, corpus.domains).protocol_splits("E1", 0)
+    spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
+                   head_domains=corpus.domains, steps=60, seed=0)
+    straight = fit(_cfg(corpus_uri, str(tmp_path / "straight"), *extra), spec)
+
+    out = tmp_path / "killed"
+    events: dict[str, float | int] = {}
+
+    def killer() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "killed" not in events:
+            if list(out.glob("run/ray/train/**/step-00000010")):
+                pids = _descendants_named("RayTrainWorker")
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    events.update(killed=pids[0], at=time.monotonic())
+            time.sleep(0.02)
+        while time.monotonic() < deadline and "killed" in events:
+            pids = [p for p in _descendants_named("RayTrainWorker") if p != events["killed"]]
+            if pids:
+                events.update(restarted=pids[0], restart_s=time.monotonic() - events["at"])
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    recovered = fit(_cfg(corpus_uri, str(out), *extra, "train.max_failures=3"), spec)
+    done = time.monotonic()
+    watcher.join(timeout=5)
+    assert "killed" in events, "the worker was never killed (the run finished before step 10's checkpoint was seen)"
+    assert "restarted" in events and events["restarted"] != events["killed"]
+    print(f"worker {events['killed']} killed after step 10; a new worker {events['restarted']} started "
+          f"{events['restart_s']:.1f} s later; the run finished {done - events['at']:.1f} s after the kill")
+    a, b = ckpt.read_model(straight), ckpt.read_model(recovered)
+    assert a["selected"] == b["selected"]
+    assert [h["step"] for h in a["history"]] == [h["step"] for h in b["history"]]
+    for k, v in a["model"].items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, b["model"][k]), k
+
+
+def test_a_merged_domain_trains_on_exactly_the_builders_videos(ray_local, tmp_path):
+    """benchmark.merge: the Ray training dataset of the merged domain holds the builder's counts, auxiliary
+    videos (read from the auxiliary domain's train and test splits) included."""
+    from omnivad.data.ray_datasets import collect_pools
+    from omnivad.engine.trainer import train_datasets
+    from omnivad.protocols.runner import plan, selected_domains
+
+    uri = str(tmp_path / "corpus")
+    synthesize(uri, SynthConfig(domains=3, videos_per_domain=12, test_videos_per_domain=6, dim=4, seed=2))
+    corpus = Corpus.open(uri)
+    own, aux = corpus.domains[0], corpus.domains[2]
+    cfg = _cfg(uri, str(tmp_path / "out"), f"benchmark.merge={{{own}: [{aux}]}}", "benchmark.aux_policy=pool",
+               "benchmark.val_fraction=0.2")
+    domains = selected_domains(cfg, corpus)
+    bench = build_benchmark(corpus, cfg.benchmark, domains)
+    spec = plan(cfg, corpus, bench, domains)[0].stages[0]
+    assert spec.locations[own]
+    for d, ds in train_datasets(cfg, spec).items():
+        d = d.removeprefix("train_")
+        pools = collect_pools(ds, d)
+        want = bench.fold(0).train[d]
+        assert sorted(pools[(d, 0)].ids + pools[(d, 1)].ids) == sorted(want), d
+        assert len(pools[(d, 1)].ids) == sum(bench.info(d, v).label for v in want)

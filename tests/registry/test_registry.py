@@ -39,7 +39,8 @@ def snap(fingerprint: str = "f1", domains: tuple[str, ...] = ("a", "b"), test_ha
 def version(v: str = "v1", status: str = "promoted", domains: tuple[str, ...] = ("a", "b"), fingerprint: str = "f1",
             parent: str | None = None, reason: str = "") -> ModelVersion:
     return ModelVersion(version=v, model_uri=f"/runs/{v}/model.pt", method="null-mil", domains=list(domains),
-                        snapshot=snap(fingerprint, domains), metrics={d: m(0.9) for d in domains}, parent=parent,
+                        snapshot=snap(fingerprint, domains), val_metrics={d: m(0.8) for d in domains},
+                        test_metrics={d: m(0.9) for d in domains}, parent=parent,
                         created="2025-01-01T00:00:00+00:00", status=status, reason=reason)
 
 
@@ -117,9 +118,9 @@ def test_corrupt_registry_errors_name_the_file_and_field(tmp_path):
         load_registry(uri)
     good = Registry().record(version("v1")).model_dump(mode="json")
     bad = json.loads(json.dumps(good))
-    bad["versions"][0]["metrics"]["a"]["auc"] = 1.7
+    bad["versions"][0]["val_metrics"]["a"]["auc"] = 1.7
     open(uri, "w").write(json.dumps(bad))
-    with pytest.raises(RegistryError, match=r"registry.json.*versions\.0\.metrics\.a\.auc"):
+    with pytest.raises(RegistryError, match=r"registry.json.*versions\.0\.val_metrics\.a\.auc"):
         load_registry(uri)
     bad = json.loads(json.dumps(good))
     bad["current"] = "v7"
@@ -168,12 +169,20 @@ def test_snapshot_of_a_corpus_and_stale_baselines(tmp_path):
     assert s2.fingerprint != s1.fingerprint and list(s2.domains) == names
     assert s2.domains[names[0]] == s1.domains[names[0]]  # old domains untouched
     v1 = ModelVersion(version="v1", model_uri="/m.pt", method="null-mil", domains=names[:2], snapshot=s1,
-                      metrics={d: m(0.9) for d in names[:2]}, created="t", status="promoted")
+                      test_metrics={d: m(0.9) for d in names[:2]}, created="t", status="promoted")
     assert detect_change(Registry().record(v1), s2).new_domains == [names[2]]
     assert stale_baselines(v1, s2) == []  # recorded metrics are still a fair baseline
     s3 = s2.model_copy(deep=True)
     s3.domains[names[1]].test_hash = "other"
     assert stale_baselines(v1, s3) == [names[1]]
+
+
+def test_a_registry_written_before_validation_gating_reads_its_metrics_as_test():
+    data = version("v1").model_dump(mode="json")
+    data.pop("val_metrics")
+    data["metrics"] = data.pop("test_metrics")
+    old = ModelVersion.model_validate(data)
+    assert old.test_metrics == {"a": m(0.9), "b": m(0.9)} and old.val_metrics == {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,3 +326,41 @@ def test_job_reports_a_bad_every_value():
     job = Path(__file__).resolve().parents[2] / "jobs" / "retrain.py"
     r = subprocess.run([sys.executable, str(job), "--every", "soon"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "retrain: error: --every: " in r.stderr and "'soon'" in r.stderr
+
+
+def test_the_gate_reads_validation_never_test(tmp_path, monkeypatch):
+    """v2's test AUC collapses but its validation AUC holds: promoted (and the other way round: rejected). The
+    test numbers are recorded as test_metrics either way. Training and scoring are stubbed (no Ray)."""
+    from omnivad import config
+    from omnivad.engine import evaluate
+    from omnivad.protocols import runner
+    import importlib
+
+    rt = importlib.import_module("omnivad.registry.retrain")
+
+    videos = generate(SynthConfig(domains=2, videos_per_domain=8, test_videos_per_domain=4, dim=4, seed=0))
+    corpus_uri = str(tmp_path / "corpus")
+    write_videos(corpus_uri, videos, feature_dim=4)
+    names = Corpus.open(corpus_uri).domains
+    cfg = config.load(overrides=[f"corpus.uri={corpus_uri}", f"storage.out={tmp_path / 'out'}", "benchmark.folds=1"])
+    val = {"v1": 0.9, "v2": 0.9, "v3": 0.7}  # validation AUC per version: v3 drops 20 points
+    test = {"v1": 0.9, "v2": 0.5, "v3": 0.95}  # test AUC: v2 drops 40 points, v3 improves
+    monkeypatch.setattr(runner, "ensure_ray", lambda cfg: None)
+    monkeypatch.setattr(rt, "_train", lambda cfg, corpus, domains, heads, version, cur: (f"/m/{version}", {}, {}))
+    monkeypatch.setattr(rt, "_write_warm_start", lambda *a, **k: None)
+    monkeypatch.setattr(evaluate, "evaluate_validation",
+                        lambda uri, *a, **k: {d: {"auc": val[uri.split("/")[-1]], "ap": 0.5} for d in names})
+    monkeypatch.setattr(evaluate, "evaluate_model", lambda uri, corpus, domains, **k: {
+        "per_domain": {d: {"auc": test[uri.split("/")[-1]], "ap": 0.5} for d in domains}})
+    monkeypatch.setattr("omnivad.engine.checkpoint.read_model", lambda uri, **k: {"method": "null-mil"})
+    assert rt.retrain(cfg, say=lambda s: None).action == "promoted"
+    _add = [v for v in generate(SynthConfig(domains=2, videos_per_domain=8, test_videos_per_domain=4, dim=4, seed=1))]
+    for i in (2, 3):
+        with CorpusWriter(corpus_uri, feature_dim=4) as w:  # new videos: a new fingerprint, so a retrain
+            for v in _add:
+                w.add(v.__class__(**{**v.__dict__, "video_id": f"r{i}-{v.video_id}", "domain": names[0] if v.domain == _add[0].domain else names[1]}))
+        out = rt.retrain(cfg, say=lambda s: None)
+        assert out.action == ("promoted" if i == 2 else "rejected"), out.message
+        assert out.version.test_metrics[names[0]].auc == test[f"v{i}"]
+        assert out.version.val_metrics[names[0]].auc == val[f"v{i}"]
+        assert "test auc (recorded, not gated)" in out.message.lower()

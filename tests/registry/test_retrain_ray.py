@@ -1,5 +1,8 @@
 """Scheduled retraining end to end on Ray (one test, tiny runs, local Ray with 2 CPUs):
 
+The gate decides on the validation splits (the engine's best-val carve-out); test metrics are recorded
+(``test_metrics``) but never consulted by it, so every gate assertion below reads ``val_metrics``.
+
 1. a 3-domain corpus and no model: v1 trained from scratch with 3 heads, promoted;
 2. a 4th (good) domain arrives: v2 warm-started from v1 with 4 heads, promoted;
 3. a 5th, corrupted domain arrives (its features come from an unnormalised extractor, 1000x the scale of
@@ -38,6 +41,19 @@ def _cfg(corpus_uri: str, out: str) -> config.Config:
     ])
 
 
+def _val_of(model_uri: str, corpus_uri: str, cfg: config.Config) -> dict:
+    """A model's validation metrics on the current corpus's E1 fold-0 validation split (what the gate reads)."""
+    from omnivad.corpus.benchmark import build_benchmark
+    from omnivad.engine.evaluate import evaluate_validation
+    from omnivad.registry.registry import DomainMetrics
+
+    corpus = Corpus.open(corpus_uri)
+    bench = build_benchmark(corpus, cfg.benchmark, corpus.domains)
+    split = bench.protocol_splits("E1", 0)
+    got = evaluate_validation(model_uri, corpus, split.val, cfg.metrics.align, bench.locations(split.train, split.val))
+    return {d: DomainMetrics(auc=m["auc"], ap=m["ap"]) for d, m in got.items()}
+
+
 def _add(corpus_uri: str, videos: list[Video]) -> None:
     with CorpusWriter(corpus_uri, feature_dim=DIM) as w:
         for v in videos:
@@ -66,7 +82,7 @@ def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_loc
     reg = load_registry(reg_uri)
     assert reg.current == "v1"
     v1 = reg.get("v1")
-    assert v1.domains == first and sorted(v1.metrics) == sorted(first)
+    assert v1.domains == first and sorted(v1.val_metrics) == sorted(first) and sorted(v1.test_metrics) == sorted(first)
     assert ckpt.read_model(v1.model_uri)["domains"] == first
     assert v1.snapshot.fingerprint == Corpus.open(corpus_uri).fingerprint()
     assert v1.snapshot.domains[first[0]].videos == {"test": 6, "train": 16}
@@ -81,10 +97,11 @@ def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_loc
     reg = load_registry(reg_uri)
     v2 = reg.get("v2")
     assert reg.current == "v2" and v2.status == "promoted" and v2.parent == "v1"
-    assert v2.domains == [*first, fourth] and sorted(v2.metrics) == sorted([*first, fourth])
+    assert v2.domains == [*first, fourth] and sorted(v2.val_metrics) == sorted([*first, fourth])
+    assert sorted(v2.test_metrics) == sorted([*first, fourth])
     assert ckpt.read_model(v2.model_uri)["domains"] == [*first, fourth]
     assert ckpt.read_model(v2.model_uri)["spec"]["init_model"].endswith("v2-from-v1-init/model.pt")
-    assert promotion_gate(v1.metrics, v2.metrics, 10.0).promote
+    assert promotion_gate(v1.val_metrics, v2.val_metrics, 10.0).promote
 
     # 3. a corrupted 5th domain: the candidate is rejected at the default tolerance (1.0 point), the reason
     # names the existing domains whose AUC dropped and by how much, and v2 stays current
@@ -97,14 +114,17 @@ def test_retrain_grows_a_domain_rejects_a_corrupted_one_then_nothing_new(ray_loc
     v3 = reg.get("v3")
     assert reg.current == "v2" and v3.status == "rejected" and v3.parent == "v2"
     assert v3.domains == [*first, fourth, fifth]
-    drops = {d: 100 * (v2.metrics[d].auc - v3.metrics[d].auc) for d in v2.domains}
+    # the baseline is v2 re-scored on v3's validation videos (same videos for both): its AUCs are in the reason
+    base = _val_of(v2.model_uri, corpus_uri, cfg)
+    drops = {d: 100 * (base[d].auc - v3.val_metrics[d].auc) for d in v2.domains}
     dropped = [d for d, x in drops.items() if x > 1.0]
     assert dropped, drops
     claim("largest AUC drop of an existing domain (points)", max(drops.values()), ">", 3.0, str(drops))
     for d in dropped:
-        assert f"{d} AUC {100 * v2.metrics[d].auc:.2f} -> {100 * v3.metrics[d].auc:.2f} (-{drops[d]:.2f} points)" in v3.reason
+        assert f"{d} AUC {100 * base[d].auc:.2f} -> {100 * v3.val_metrics[d].auc:.2f} (-{drops[d]:.2f} points)" in v3.reason
     assert "tolerance 1" in v3.reason and "(vs v2)" in v3.reason
-    assert v3.reason == promotion_gate(v2.metrics, {d: v3.metrics[d] for d in v2.domains}, 1.0).reason + " (vs v2)"
+    assert v3.reason == promotion_gate(base, {d: v3.val_metrics[d] for d in v2.domains}, 1.0).reason + " (vs v2)"
+    assert sorted(v3.test_metrics) == sorted([*first, fourth, fifth])  # recorded, labelled test, not gated
 
     # 4. nothing new (the rejected candidate is for exactly this data): registry bytes untouched
     before = Path(reg_uri).read_bytes()

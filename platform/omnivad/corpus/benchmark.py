@@ -148,6 +148,19 @@ class Benchmark(BaseModel):
                 out.setdefault(self.info(domain, vid).corpus_domain, []).append(vid)
         return out
 
+    def locations(self, *parts: Mapping[str, Sequence[str]]) -> dict[str, dict[str, tuple[str, str]]]:
+        """``{benchmark domain: {video_id: (corpus domain, split)}}`` for the videos of ``parts`` that are not
+        stored under their own domain's ``train`` split: the auxiliary videos of a merge (``cfg.merge``: CADP's
+        in TAD, NWPU's in ST, whose abnormal videos come from NWPU's test split). What a run reads them from."""
+        out: dict[str, dict[str, tuple[str, str]]] = {}
+        for ids in parts:
+            for domain, vids in ids.items():
+                for vid in vids:
+                    info = self.info(domain, vid)
+                    if (info.corpus_domain, info.split) != (domain, TRAIN_SPLIT):
+                        out.setdefault(domain, {})[vid] = (info.corpus_domain, info.split)
+        return out
+
     def test_domains(self) -> list[str]:
         """Domains that have a test set."""
         return [d for d in self.domains if self.folds and self.folds[0].test.get(d)]

@@ -93,3 +93,19 @@ def evaluate_model(
     scores = score_test_videos(model_uri, corpus, domains, concurrency)
     flat = {f"{d}/{vid}": s for d, by_id in scores.items() for vid, s in by_id.items()}
     return evaluate_corpus(corpus, flat, domains, align=align)
+
+
+def evaluate_validation(
+    model_uri: str, corpus: Corpus, val: dict[str, list[str]], align: str = "scores",
+    where: dict[str, dict[str, str]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per-domain ``{auc, ap, level}`` of a model on validation ids ``{domain: [video_id]}`` (the carve-out of
+    the training split the engine selects on, :func:`omnivad.engine.train_loop.validation_metrics`), scored in
+    this process (validation sets are small). ``where[domain][video_id]`` names the corpus domain a merged
+    (auxiliary) video is stored under (:meth:`omnivad.corpus.benchmark.Benchmark.locate`)."""
+    from omnivad.engine.train_loop import load_videos, validation_metrics
+
+    payload = ckpt.read_model(model_uri)
+    method, model = load_model(payload)
+    videos = load_videos(corpus, val, where)
+    return validation_metrics(method, model, videos, list(payload["domains"]), align)

@@ -83,13 +83,31 @@ def score_video(method: Method, model: torch.nn.Module, video: Video, target: st
     return method.score(model, x, target).detach().cpu().numpy().astype(np.float64)
 
 
-def validate(
+def load_videos(
+    corpus: Corpus, ids: dict[str, list[str]], locations: dict[str, dict[str, tuple[str, str]]] | None = None
+) -> dict[str, list[Video]]:
+    """``{domain: videos sorted by id}`` of ``ids``, each read where the corpus stores it (``locations``:
+    merged auxiliary videos; default the domain's ``train`` split)."""
+    from omnivad.engine.spec import group_by_location
+
+    out: dict[str, list[Video]] = {}
+    for d, vids in ids.items():
+        videos: list[Video] = []
+        for (cd, split), group in group_by_location(d, vids, locations or {}).items():
+            videos += corpus.videos(cd, split, ids=group)
+        out[d] = sorted(videos, key=lambda v: v.video_id)
+    return out
+
+
+def validation_metrics(
     method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
-) -> dict[str, float]:
-    """Per-domain validation AUC: frame-level when every video has frame labels (aligned as the test metric,
-    ``metrics.align``), else video-level (max snippet score against the video label, the only label weak
-    supervision gives)."""
-    out: dict[str, float] = {}
+) -> dict[str, dict[str, Any]]:
+    """Per-domain validation ``{auc, ap, level}``: frame-level when every video has frame labels (aligned as
+    the test metric, ``metrics.align``), else video-level (max snippet score against the video label, the only
+    label weak supervision gives). A domain whose labels hold one class is left out."""
+    from sklearn.metrics import average_precision_score
+
+    out: dict[str, dict[str, Any]] = {}
     was_training = model.training
     model.eval()
     for domain, vids in videos.items():
@@ -99,13 +117,22 @@ def validate(
             pairs = [align_frames(sc, v.gt, align) for sc, v in zip(scores, vids)]
             y = np.concatenate([g for _, g in pairs])
             s = np.concatenate([f for f, _ in pairs])
+            level = "frame"
         else:
             y = np.array([v.label for v in vids])
             s = np.array([sc.max() for sc in scores])
+            level = "video"
         if len(np.unique(y)) == 2:
-            out[domain] = float(roc_auc_score(y, s))
+            out[domain] = {"auc": float(roc_auc_score(y, s)), "ap": float(average_precision_score(y, s)), "level": level}
     model.train(was_training)
     return out
+
+
+def validate(
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+) -> dict[str, float]:
+    """Per-domain validation AUC (:func:`validation_metrics`): what ``best-val`` selects on."""
+    return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align).items()}
 
 
 def run_steps(
@@ -174,8 +201,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     )
     val_videos: dict[str, list[Video]] = {}
     if rank == 0 and spec.val:
-        for d, ids in spec.val.items():
-            val_videos[d] = sorted(corpus.videos(d, "train", ids=ids), key=lambda v: v.video_id)
+        val_videos = load_videos(corpus, spec.val, spec.locations)
     # best-test reproduces the papers' practice (optimistic; labelled as such in every result)
     select_on_test = cfg.train.selection == "best-test" and bool(spec.test_domains)
     test_videos: dict[str, list[Video]] = {}

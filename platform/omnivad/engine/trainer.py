@@ -27,14 +27,19 @@ def scaling_config(cfg: Config) -> Any:
 
 
 def train_datasets(cfg: Config, spec: RunSpec) -> dict[str, Any]:
-    """One Ray Dataset per training domain (``train_<domain>``), resampled in the pipeline."""
+    """One Ray Dataset per training domain (``train_<domain>``), resampled in the pipeline. A merged domain's
+    auxiliary videos are read where the corpus stores them (``spec.locations``) and joined to its dataset."""
     from omnivad.data.ray_datasets import domain_dataset
+    from omnivad.engine.spec import group_by_location
 
     corpus = Corpus.open(spec.corpus_uri)
-    return {
-        f"train_{d}": domain_dataset(corpus, d, "train", ids, cfg.data.segments, cfg.data.resample)
-        for d, ids in spec.train.items()
-    }
+    out: dict[str, Any] = {}
+    for d, ids in spec.train.items():
+        groups = group_by_location(d, ids, spec.locations) or {(d, "train"): []}
+        parts = [domain_dataset(corpus, cd, split, vids, cfg.data.segments, cfg.data.resample)
+                 for (cd, split), vids in groups.items()]
+        out[f"train_{d}"] = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+    return out
 
 
 def run_dir(cfg: Config, spec: RunSpec) -> str:

@@ -72,7 +72,7 @@ def plan(cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> l
     def spec(name: str, fold: int, train: dict[str, list[str]], val: dict[str, list[str]], heads: list[str], **kw: Any) -> RunSpec:
         return RunSpec(
             name=f"{tag}/fold{fold}/{name}", corpus_uri=corpus.uri, train=train, val=val, head_domains=heads,
-            steps=kw.pop("steps", cfg.train.steps), seed=seed + fold, **kw,
+            locations=bench.locations(train, val), steps=kw.pop("steps", cfg.train.steps), seed=seed + fold, **kw,
         )
 
     targets = p.targets or domains
@@ -327,8 +327,10 @@ def ensure_ray(cfg: Config) -> None:
 
 
 def selected_domains(cfg: Config, corpus: Corpus) -> list[str]:
-    """``corpus.domains`` (default: every domain of the corpus), each checked against the corpus."""
-    domains = cfg.corpus.domains or corpus.domains
+    """``corpus.domains`` (default: every domain of the corpus that is not an auxiliary set merged into
+    another one by ``benchmark.merge``), each checked against the corpus."""
+    merged = {a for auxes in cfg.benchmark.merge.values() for a in auxes}
+    domains = cfg.corpus.domains or [d for d in corpus.domains if d not in merged]
     for d in domains:
         if d not in corpus.domains:
             raise ConfigError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(corpus.domains)})")

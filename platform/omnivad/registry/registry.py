@@ -33,7 +33,7 @@ class _Strict(BaseModel):
 
 
 class DomainMetrics(_Strict):
-    """Frame-level test metrics of one domain, as fractions (0.95 = 95 AUC points)."""
+    """Metrics of one domain on one split (validation or test), as fractions (0.95 = 95 AUC points)."""
 
     auc: float = Field(ge=0.0, le=1.0)
     ap: float = Field(ge=0.0, le=1.0)
@@ -60,13 +60,25 @@ class ModelVersion(_Strict):
     method: str
     domains: list[str] = Field(description="the model's heads, in order")
     snapshot: DataSnapshot
-    metrics: dict[str, DomainMetrics] = Field(default_factory=dict)
+    val_metrics: dict[str, DomainMetrics] = Field(
+        default_factory=dict, description="validation metrics (the E1 fold-0 carve-out): what the promotion gate compares")
+    test_metrics: dict[str, DomainMetrics] = Field(
+        default_factory=dict, description="TEST metrics: recorded for reporting, never consulted by the promotion gate")
     parent: str | None = Field(default=None, description="the version it was warm-started from")
     created: str
     status: Literal["promoted", "rejected"]
     reason: str = ""
     steps: int = 0
     seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Registries written before the gate moved to validation hold test metrics as ``metrics``."""
+        if isinstance(data, dict) and "metrics" in data and "test_metrics" not in data:
+            data = {**data, "test_metrics": data["metrics"]}
+            data.pop("metrics")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> ModelVersion:
@@ -249,7 +261,7 @@ def stale_baselines(cur: ModelVersion, snap: DataSnapshot) -> list[str]:
     fair baseline, so the current model is re-evaluated on them before the gate."""
     return [
         d for d in cur.domains
-        if d in snap.domains and (d not in cur.metrics or snap.domains[d].test_hash != cur.snapshot.domains.get(d, DomainData()).test_hash)
+        if d in snap.domains and (d not in cur.test_metrics or snap.domains[d].test_hash != cur.snapshot.domains.get(d, DomainData()).test_hash)
     ]
 
 

@@ -5,11 +5,16 @@
 - no current model: trains a fresh E1 model on every domain (fold 0) and promotes it;
 - new domains: adds a head per new domain (copied from the old head that scores the new domain's
   training videos most abnormal, MDVAD A14's rule), warm-starts from the current model, trains on every
-  domain with balanced batches, evaluates every domain's test split and promotes only when the gate
-  (:func:`promotion_gate`) passes;
+  domain with balanced batches and promotes only when the gate (:func:`promotion_gate`) passes;
 - same domains, new corpus fingerprint (new videos): the same warm-started retrain with the existing
   heads, gated the same way;
 - otherwise prints "nothing new" and leaves the registry file untouched.
+
+The gate decides on **validation**: the candidate and the current model are both scored on the candidate's
+validation splits (the E1 fold-0 carve-out of each training set, the same videos the engine's ``best-val``
+selection uses), per domain AUC. Test metrics are still computed and recorded (``test_metrics``, labelled
+test in the registry and the messages) but the gate never reads them: a promotion decision made with test
+labels would make the registry's recorded test numbers selection-biased.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from omnivad.registry.registry import (
     registry_uri,
     save_registry,
     snapshot_of,
-    stale_baselines,
 )
 
 
@@ -87,45 +91,50 @@ def retrain(cfg: Config, tolerance: float = 1.0, say: Callable[[str], None] = _s
 
     ensure_ray(cfg)
     heads = list(cur.domains) + change.new_domains if cur is not None else list(domains)
-    model_uri = _train(cfg, corpus, domains, heads, version, cur)
+    model_uri, val_ids, locations = _train(cfg, corpus, domains, heads, version, cur)
     from omnivad.engine.checkpoint import read_model
-    from omnivad.engine.evaluate import evaluate_model
+    from omnivad.engine.evaluate import evaluate_model, evaluate_validation
 
+    def val_of(uri: str) -> dict[str, DomainMetrics]:
+        got = evaluate_validation(uri, corpus, val_ids, cfg.metrics.align, locations)
+        return {d: DomainMetrics(auc=m["auc"], ap=m["ap"]) for d, m in got.items()}
+
+    val_metrics = val_of(model_uri)
     tested = [d for d in domains if "test" in corpus.splits(d)]
-    result = evaluate_model(model_uri, corpus, tested, concurrency=1)
-    metrics = {d: DomainMetrics(auc=float(m["auc"]), ap=float(m["ap"])) for d, m in result["per_domain"].items()}
+    result = evaluate_model(model_uri, corpus, tested, concurrency=1, align=cfg.metrics.align)
+    test_metrics = {d: DomainMetrics(auc=float(m["auc"]), ap=float(m["ap"])) for d, m in result["per_domain"].items()}
 
     if cur is None:
-        decision = promotion_gate({}, metrics, tolerance)
+        decision = promotion_gate({}, val_metrics, tolerance)
     else:
-        baseline = {d: cur.metrics[d] for d in cur.domains if d in cur.metrics}
-        stale = stale_baselines(cur, snap)
-        if stale:
-            say(f"re-evaluating {cur.version} on {', '.join(stale)} (test set changed since it was recorded)")
-            again = evaluate_model(cur.model_uri, corpus, stale, concurrency=1)["per_domain"]
-            baseline.update({d: DomainMetrics(auc=float(m["auc"]), ap=float(m["ap"])) for d, m in again.items()})
-        baseline = {d: m for d, m in baseline.items() if d in tested}
-        decision = promotion_gate(baseline, metrics, tolerance)
+        # the current model on the same validation videos (its own heads only): a like-for-like baseline
+        baseline = {d: m for d, m in val_of(cur.model_uri).items() if d in cur.domains}
+        decision = promotion_gate(baseline, val_metrics, tolerance)
 
     entry = ModelVersion(
         version=version, model_uri=model_uri, method=read_model(model_uri)["method"], domains=heads, snapshot=snap,
-        metrics=metrics, parent=cur.version if cur else None, created=now_iso(),
+        val_metrics=val_metrics, test_metrics=test_metrics, parent=cur.version if cur else None, created=now_iso(),
         status="promoted" if decision.promote else "rejected",
         reason=(decision.reason if cur is None else f"{decision.reason} (vs {cur.version})"),
         steps=cfg.train.steps, seed=cfg.train.seed,
     )
     save_registry(reg_uri, reg.record(entry), expect=before)
-    table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in metrics.items())
+    table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in val_metrics.items())
+    test_table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in test_metrics.items())
     if decision.promote:
-        msg = f"{version} promoted ({table}); current is now {version}. {entry.reason}"
+        msg = f"{version} promoted (validation AUC {table}); current is now {version}. {entry.reason}. Test AUC (recorded, not gated): {test_table}"
     else:
-        msg = f"{version} rejected, keeping {cur.version}: {entry.reason}. Candidate AUC: {table}"
+        msg = (f"{version} rejected, keeping {cur.version}: {entry.reason}. Candidate validation AUC: {table}; "
+               f"test AUC (recorded, not gated): {test_table}")
     say(msg)
     return RetrainOutcome(entry.status, msg, entry, reg_uri)
 
 
-def _train(cfg: Config, corpus: Any, domains: list[str], heads: list[str], version: str, parent: ModelVersion | None) -> str:
-    """Fit ``version`` on the E1 split (fold 0) of every domain; returns its ``model.pt`` URI.
+def _train(
+    cfg: Config, corpus: Any, domains: list[str], heads: list[str], version: str, parent: ModelVersion | None
+) -> tuple[str, dict[str, list[str]], dict[str, dict[str, tuple[str, str]]]]:
+    """Fit ``version`` on the E1 split (fold 0) of every domain; returns its ``model.pt`` URI, the split's
+    validation ids (what the gate compares on) and where merged videos are stored.
 
     Runs live under ``<out>/registry/runs/<config hash>/`` (config hash includes the corpus fingerprint),
     named ``<version>-from-<parent>``: an interrupted retrain rerun on the same data resumes.
@@ -143,16 +152,19 @@ def _train(cfg: Config, corpus: Any, domains: list[str], heads: list[str], versi
     init = None
     if parent is not None:
         init = storage.join(root, name + "-init", "model.pt")
-        _write_warm_start(cfg, corpus, parent, heads, split.train, init)
+    locations = bench.locations(split.train, split.val)
+    if parent is not None:
+        _write_warm_start(cfg, corpus, parent, heads, split.train, init, locations)
     run_cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"out": root})})
     spec = RunSpec(
-        name=name, corpus_uri=corpus.uri, train=split.train, val=split.val, head_domains=heads,
+        name=name, corpus_uri=corpus.uri, train=split.train, val=split.val, head_domains=heads, locations=locations,
         steps=cfg.train.steps, seed=cfg.train.seed, init_model=init,
     )
-    return fit(run_cfg, spec)
+    return fit(run_cfg, spec), split.val, locations
 
 
-def _write_warm_start(cfg: Config, corpus: Any, parent: ModelVersion, heads: list[str], train: dict[str, list[str]], uri: str) -> None:
+def _write_warm_start(cfg: Config, corpus: Any, parent: ModelVersion, heads: list[str], train: dict[str, list[str]], uri: str,
+                      locations: dict[str, dict[str, tuple[str, str]]] | None = None) -> None:
     """The parent's weights with a head added for every new domain, as a ``model.pt`` whose domains are
     ``heads`` (what :func:`omnivad.engine.train_loop.build_model` loads)."""
     from omnivad.engine import checkpoint as ckpt
@@ -170,14 +182,15 @@ def _write_warm_start(cfg: Config, corpus: Any, parent: ModelVersion, heads: lis
     _method, model = load_model(payload)
     for d in heads:
         if d not in model.domains:
-            model.add_domain(d, init_from=_most_similar_head(model, corpus, d, train.get(d, [])))
+            model.add_domain(d, init_from=_most_similar_head(model, corpus, d, train.get(d, []), locations=locations))
     if list(model.domains) != heads:
         raise RegistryError(f"warm start from {parent.version}: heads {model.domains} != expected {heads}")
     ckpt.write_model(uri, {**payload, "model": model.state_dict(), "domains": list(heads),
                            "selected": f"warm-start:{parent.version}", "spec": {}, "history": []})
 
 
-def _most_similar_head(model: Any, corpus: Any, domain: str, ids: list[str], limit: int = 32) -> str | None:
+def _most_similar_head(model: Any, corpus: Any, domain: str, ids: list[str], limit: int = 32,
+                       locations: dict[str, dict[str, tuple[str, str]]] | None = None) -> str | None:
     """The existing head that scores ``domain``'s training videos most abnormal on average (A14), or None
     (a fresh head) for a single-head model or a domain without training videos."""
     import torch
@@ -189,7 +202,9 @@ def _most_similar_head(model: Any, corpus: Any, domain: str, ids: list[str], lim
     means = []
     model.eval()
     with torch.no_grad():
-        for v in corpus.videos(domain, "train", ids[:limit]):
+        from omnivad.engine.train_loop import load_videos
+
+        for v in load_videos(corpus, {domain: ids[:limit]}, locations)[domain]:
             x = torch.from_numpy(v.features.transpose(1, 0, 2).copy())[None]  # (1, K, T, C)
             means.append(forward_crops(model, x)["abn"].mean(dim=(0, 1)))
     if not means:
