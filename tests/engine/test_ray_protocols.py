@@ -118,7 +118,8 @@ def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path, 
     rebuilt = _fit(corpus_uri, killed_out)
     assert fs.exists(f"{path}/run/model.pt.corrupt-0")
     c = ckpt.read_model(rebuilt)
-    assert c["selected"] == a["selected"] and all(torch.equal(v, c["model"][k]) for k, v in a["model"].items())
+    assert c["selected"] == a["selected"]
+    assert all(torch.equal(v, c["model"][k]) for k, v in a["model"].items() if isinstance(v, torch.Tensor))
     ma = evaluate_model(straight, corpus, corpus.domains)
     mb = evaluate_model(resumed, corpus, corpus.domains)
     assert ma["mean_auc"] == mb["mean_auc"]
@@ -155,10 +156,10 @@ def test_a_killed_worker_recovers_in_the_same_job(ray_local, corpus_uri, tmp_pat
     from omnivad.engine.trainer import fit
 
     corpus = Corpus.open(corpus_uri)
-    extra = ["train.steps=60", "train.eval_every=5", "train.checkpoint_every=5", "model.method=nullang-mil"]
+    extra = ["train.steps=40", "train.eval_every=5", "train.checkpoint_every=5", "model.method=nullang-mil"]
     split = build_benchmark(corpus, _cfg(corpus_uri, "x").benchmark, corpus.domains).protocol_splits("E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
-                   head_domains=corpus.domains, steps=60, seed=0)
+                   head_domains=corpus.domains, steps=40, seed=0)
     straight = fit(_cfg(corpus_uri, str(tmp_path / "straight"), *extra), spec)
 
     out = tmp_path / "killed"
