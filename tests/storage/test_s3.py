@@ -187,7 +187,7 @@ def _fit(corpus_uri: str, out: str) -> str:
     cfg = config.load(overrides=[
         f"corpus.uri={corpus_uri}", f"storage.out={out}", "train.steps=6", "train.eval_every=2",
         "train.checkpoint_every=2", "data.batch_per_class=6", "benchmark.folds=1", "train.lr=1e-3",
-        "model.method=nullang-mil",
+        "model.method=nullang-mil", "train.max_failures=0",  # the driver-rerun resume path
     ])
     corpus = Corpus.open(corpus_uri)
     split = build_benchmark(corpus, cfg.benchmark, corpus.domains).protocol_splits("E1", 0)

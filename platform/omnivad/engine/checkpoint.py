@@ -61,7 +61,7 @@ def read_model(uri: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
     return payload
 
 
-def set_aside(uri: str, reason: str) -> str:
+def set_aside(uri: str) -> str:
     """Move an unreadable file out of the way (``<name>.corrupt-<n>``) so a rerun treats its run as
     unfinished; returns where it went."""
     fs, path = storage.filesystem(uri)

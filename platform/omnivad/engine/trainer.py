@@ -57,7 +57,7 @@ def finished_model(model_uri: str) -> bool:
     try:
         ckpt.read_model(model_uri, required=ckpt.MODEL_KEYS)
     except CheckpointError as exc:
-        moved = ckpt.set_aside(model_uri, str(exc))
+        moved = ckpt.set_aside(model_uri)
         print(f"[omnivad] WARNING: {exc}; moved it to {moved} and treating the run as unfinished", file=sys.stderr)
         return False
     return True
