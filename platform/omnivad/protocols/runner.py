@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from omnivad.config import Config, dump, to_yaml
 from omnivad.corpus.benchmark import Benchmark, build_benchmark
 from omnivad.corpus.format import Corpus
 from omnivad.engine.spec import RunSpec
-from omnivad.errors import ConfigError
+from omnivad.errors import ConfigError, CorpusError
 from omnivad.report.tables import comparison_table, cross_domain_table, protocol_table
 
 
@@ -285,17 +286,39 @@ def selected_domains(cfg: Config, corpus: Corpus) -> list[str]:
 
 
 def ensure_corpus(cfg: Config) -> Corpus:
+    """The corpus of ``corpus.uri``. The synthetic demo corpus is made only at its default location
+    (``OMNIVAD_HOME/demo-corpus``, what a job uses when given no corpus) with ``corpus.synth_if_missing``; an
+    explicit ``--corpus``/``corpus.uri`` that holds no corpus is an error naming it, never a synthetic corpus."""
+    check_corpus_uri(cfg)
     if not Corpus.exists(cfg.corpus.uri):
-        if not cfg.corpus.synth_if_missing:
-            raise FileNotFoundError(f"corpus.uri: no corpus at {cfg.corpus.uri}")
         from omnivad.corpus.synth import ensure_demo_corpus
 
         ensure_demo_corpus(cfg.corpus.uri)
-    return Corpus.open(cfg.corpus.uri)
+    return Corpus.open(cfg.corpus.uri, verify=cfg.corpus.verify)
+
+
+def is_demo_uri(uri: str) -> bool:
+    from omnivad.config import CorpusConfig
+
+    default = CorpusConfig.model_fields["uri"].default
+    return not uri.startswith("s3://") and os.path.abspath(os.path.expanduser(uri)) == os.path.abspath(default)
+
+
+def check_corpus_uri(cfg: Config) -> None:
+    """Fail (naming the URI) unless ``corpus.uri`` holds a corpus or is the demo corpus's default location."""
+    uri = cfg.corpus.uri
+    if Corpus.exists(uri):
+        return
+    if is_demo_uri(uri) and cfg.corpus.synth_if_missing:
+        return
+    hint = (" (corpus.synth_if_missing=false: the demo corpus is not made)" if is_demo_uri(uri) else
+            "; check the path, import a corpus there (omnivad corpus import) or make one (omnivad corpus synth)")
+    raise CorpusError(f"corpus.uri: no corpus at {uri} (no manifest.json){hint}")
 
 
 def run_protocol(cfg: Config) -> dict[str, Any]:
     """Run ``cfg.protocol`` end to end; write ``results.json`` / ``results.md`` under ``storage.out``."""
+    check_corpus_uri(cfg)  # before Ray starts
     ensure_ray(cfg)
     corpus = ensure_corpus(cfg)
     domains = selected_domains(cfg, corpus)
