@@ -98,7 +98,7 @@ def _corpus_import(args: argparse.Namespace) -> int:
         args.format, args.list, args.out, domain=args.domain, split=args.split, gt=args.gt, labels=args.labels,
         abnormal_pattern=args.abnormal_pattern, abnormal_first=args.abnormal_first, roots=roots,
         average_crops=args.average_crops, backbone=args.backbone, progress=not args.quiet,
-        id_prefix=args.id_prefix or "",
+        id_prefix=args.id_prefix or "", part_bytes=max(1, int(args.part_mb * (1 << 20))),
     )
     st = manifest.domains[args.domain].splits[args.split]
     print(f"imported {args.domain}/{args.split}: {st.videos} videos ({st.normal} normal, {st.abnormal} abnormal), "
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--abnormal-first", type=int, help="the first N lines are abnormal (RTFM)")
     imp.add_argument("--average-crops", action="store_true", help="store the crop mean instead of every crop")
     imp.add_argument("--backbone", default="i3d")
+    imp.add_argument("--part-mb", type=float, default=128.0, help="target size of the part files in MiB [128]")
     imp.add_argument("--id-prefix", metavar="PREFIX",
                      help="prepend PREFIX to every video id of this import (splits whose files share names)")
     imp.add_argument("--quiet", action="store_true")

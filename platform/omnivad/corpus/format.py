@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from omnivad import storage
 from omnivad.corpus.lock import CorpusLock
@@ -245,8 +245,10 @@ class Corpus:
             raise CorpusError(f"{path}: field 'format' is {raw.get('format')!r}, expected {FORMAT_NAME!r}")
         try:
             manifest = Manifest.model_validate(raw)
-        except Exception as exc:  # pydantic.ValidationError names the field
-            raise CorpusError(f"{path}: invalid manifest: {exc}") from exc
+        except ValidationError as exc:  # one line per error, each naming the field
+            errs = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(root)'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+            raise CorpusError(f"{path}: invalid manifest: {errs}") from None
         return cls(uri, manifest, verify=verify)
 
     @staticmethod

@@ -514,6 +514,7 @@ def import_corpus(
     progress: bool = True,
     id_prefix: str = "",
     verify: bool = True,
+    part_bytes: int = 128 << 20,
 ) -> Manifest:
     """Import the videos of ``list_path`` as ``domain``/``split`` into the corpus at ``out``.
 
@@ -549,7 +550,8 @@ def import_corpus(
         check_video_id(e.video_id, f"{list_s}:{e.files[0].lineno}")
 
     # ---- pass 2: data, through the transactional writer (it takes the corpus's write lock)
-    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt, verify=verify)
+    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt, verify=verify,
+                          part_bytes=part_bytes)
     try:
         taken = writer.existing_ids(domain)
         dup = [e.video_id for e in entries if e.video_id in taken]
