@@ -190,18 +190,23 @@ def test_row2_two_parallel_imports_both_land_or_fail_loudly(tmp_path: Path) -> N
 
 def test_row2_a_held_lock_fails_naming_the_holder_and_writes_nothing(tmp_path: Path, monkeypatch) -> None:
     corpus = small_corpus(tmp_path)
-    holder = {"host": __import__("socket").gethostname(), "pid": os.getpid(), "command": "omnivad corpus import X",
-              "since": time.time()}
-    (corpus / corpus_lock.LOCK_FILE).write_text(json.dumps(holder))
-    before = tree(corpus)
-    monkeypatch.setenv(corpus_lock.TIMEOUT_ENV, "0.5")
-    lst = make_list(tmp_path / "more", ["w0", "w1"])
-    t0 = time.monotonic()
-    with pytest.raises(CorpusError, match=rf"another writer holds the corpus \(pid {os.getpid()} on .*omnivad corpus "
-                                          rf"import X.*waited 0.5s"):
-        import_corpus("rtfm", lst, str(corpus), domain="other", split="train", abnormal_first=1, progress=False)
-    assert time.monotonic() - t0 >= 0.5
-    assert tree(corpus) == before  # the other writer's lock is kept, nothing added
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {"host": __import__("socket").gethostname(), "pid": alive.pid, "command": "omnivad corpus import X",
+                  "since": time.time()}
+        (corpus / corpus_lock.LOCK_FILE).write_text(json.dumps(holder))
+        before = tree(corpus)
+        monkeypatch.setenv(corpus_lock.TIMEOUT_ENV, "0.5")
+        lst = make_list(tmp_path / "more", ["w0", "w1"])
+        t0 = time.monotonic()
+        with pytest.raises(CorpusError, match=rf"another writer holds the corpus \(pid {alive.pid} on .*omnivad "
+                                              rf"corpus import X.*waited 0.5s"):
+            import_corpus("rtfm", lst, str(corpus), domain="other", split="train", abnormal_first=1, progress=False)
+        assert time.monotonic() - t0 >= 0.5
+        assert tree(corpus) == before  # the other writer's lock is kept, nothing added
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_row2_a_stale_lock_is_broken_with_a_warning(tmp_path: Path, capsys) -> None:

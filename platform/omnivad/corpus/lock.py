@@ -27,6 +27,8 @@ LOCK_FILE = ".omnivad-write.lock"
 TIMEOUT_ENV = "OMNIVAD_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 POLL_SECONDS = 0.2
+#: Lock files this process holds right now (a lock naming this pid but not in here was left by an abandoned writer).
+_HELD: set[str] = set()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,14 +104,18 @@ class CorpusLock:
         while True:
             if self._try_create():
                 self.held = True
+                _HELD.add(self.path)
                 return
             holder = self._holder()
             if holder is None:  # released between our attempt and the read
                 continue
-            if (self._local and holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int)
-                    and not _pid_alive(holder["pid"])):
+            pid = holder.get("pid")
+            mine = pid == os.getpid() and self.path not in _HELD
+            if (self._local and holder.get("host") == socket.gethostname() and isinstance(pid, int)
+                    and (mine or not _pid_alive(pid))):
+                why = "a writer of this process abandoned it" if mine else "that process is gone"
                 print(f"omnivad: warning: {self.uri}: breaking the stale write lock of {_describe(holder)} "
-                      f"(that process is gone)", file=sys.stderr, flush=True)
+                      f"({why})", file=sys.stderr, flush=True)
                 try:
                     os.remove(self.path)
                 except FileNotFoundError:
@@ -127,6 +133,7 @@ class CorpusLock:
         if not self.held:
             return
         self.held = False
+        _HELD.discard(self.path)
         try:
             self.fs.rm(self.path)
         except FileNotFoundError:
