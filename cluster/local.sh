@@ -41,6 +41,9 @@ auth_env() {
   export RAY_AUTH_MODE=token
   export RAY_AUTH_TOKEN_PATH="$STATE/auth_token"
   unset RAY_AUTH_TOKEN
+  # Loopback only: Ray binds its gRPC servers to every interface unless the node IP is 127.0.0.1, and on
+  # Linux rewrites --node-ip-address=127.0.0.1 to the machine's address unless this is 0.
+  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 }
 
 wait_started() {  # LOGFILE PIDFILE NAME
@@ -78,6 +81,7 @@ print_env() {
   cat <<EOF
 export RAY_AUTH_MODE=token
 export RAY_AUTH_TOKEN_PATH='$STATE/auth_token'
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 export RAY_ADDRESS='127.0.0.1:$RAY_PORT'
 export RAY_API_SERVER_ADDRESS='http://127.0.0.1:$DASH_PORT'
 EOF
@@ -114,7 +118,7 @@ EOF
   export RAY_USAGE_STATS_ENABLED=0
   # SIGTERM to `ray start --block` stops its node at once instead of draining for 30 s.
   export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0
-  local common=(--block --object-store-memory="$store" --dashboard-agent-listen-port=0
+  local common=(--block --node-ip-address=127.0.0.1 --object-store-memory="$store" --dashboard-agent-listen-port=0
                 --min-worker-port=0 --max-worker-port=0 --disable-usage-stats)
 
   log "head: GCS port $ray_port, dashboard 127.0.0.1:$dash_port, $head_cpus CPU(s)"

@@ -98,6 +98,7 @@ def _corpus_import(args: argparse.Namespace) -> int:
         args.format, args.list, args.out, domain=args.domain, split=args.split, gt=args.gt, labels=args.labels,
         abnormal_pattern=args.abnormal_pattern, abnormal_first=args.abnormal_first, roots=roots,
         average_crops=args.average_crops, backbone=args.backbone, progress=not args.quiet,
+        id_prefix=args.id_prefix or "", part_bytes=max(1, int(args.part_mb * (1 << 20))),
     )
     st = manifest.domains[args.domain].splits[args.split]
     print(f"imported {args.domain}/{args.split}: {st.videos} videos ({st.normal} normal, {st.abnormal} abnormal), "
@@ -131,6 +132,26 @@ def describe(uri: str) -> str:
             lines.append(f"  {d:<12} {s:<10} {st.videos:>7} {st.normal:>7} {st.abnormal:>8} {st.snippets:>9} "
                          f"{e.n_crops or '-':>5}  {cats}")
     return "\n".join(lines)
+
+
+def _corpus_verify(args: argparse.Namespace) -> int:
+    from omnivad.corpus.format import Corpus
+
+    corpus = Corpus.open(args.uri, verify=True)
+    bad: list[str] = []
+    parts = corpus.parts()
+    for part in parts:
+        try:
+            corpus.read_part_bytes(part, verify=True)
+        except OmnivadError as exc:
+            bad.append(str(exc))
+    for line in bad:
+        print(f"omnivad: error: {line}", file=sys.stderr)
+    if bad:
+        print(f"omnivad: error: {args.uri}: {len(bad)} of {len(parts)} part(s) failed verification", file=sys.stderr)
+        return 1
+    print(f"{args.uri}: {len(parts)} part(s) verified (sha256 matches the manifest)")
+    return 0
 
 
 def _corpus_info(args: argparse.Namespace) -> int:
@@ -199,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--abnormal-first", type=int, help="the first N lines are abnormal (RTFM)")
     imp.add_argument("--average-crops", action="store_true", help="store the crop mean instead of every crop")
     imp.add_argument("--backbone", default="i3d")
+    imp.add_argument("--part-mb", type=float, default=128.0, help="target size of the part files in MiB [128]")
+    imp.add_argument("--id-prefix", metavar="PREFIX",
+                     help="prepend PREFIX to every video id of this import (splits whose files share names)")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=_corpus_import)
     side = corpus.add_parser("add-side", help="attach per-snippet side signals (flow magnitude, object scores)")
@@ -213,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = corpus.add_parser("info", help="videos, labels, categories and snippets per domain and split")
     info.add_argument("uri")
     info.set_defaults(func=_corpus_info)
+    ver = corpus.add_parser("verify", help="check every part of a corpus against the sha256 in its manifest")
+    ver.add_argument("uri")
+    ver.set_defaults(func=_corpus_verify)
     syn = corpus.add_parser("synth", help="make a synthetic multi-domain corpus with planted conflicts")
     syn.add_argument("--out", required=True)
     syn.add_argument("--domains", type=int)
@@ -246,8 +273,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT: raised in the main thread so every writer rolls back as for any error."""
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(signame)
+        self.signame = signame
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    import signal
+
+    # a second signal while the rollback runs is ignored: the rollback is short and must finish
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGINT become :class:`Interrupted` (main thread only; a no-op elsewhere)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+        signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def _interrupted_code(exc: KeyboardInterrupt) -> int:
+    name = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
+    return 128 + (15 if name == "SIGTERM" else 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_signal_handlers()
     try:
         return int(args.func(args))
     except OmnivadError as exc:
@@ -256,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"omnivad: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        name = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"omnivad: interrupted ({name}); the write in progress was rolled back", file=sys.stderr)
+        return _interrupted_code(exc)
 
 
 def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
@@ -264,12 +328,17 @@ def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
     add_args(parser)
     args = parser.parse_args()
+    install_signal_handlers()
+    name = prog.rsplit("/", 1)[-1].removesuffix(".py")
     try:
         return int(run(args))
     except (OmnivadError, FileNotFoundError, ValueError) as exc:
-        name = prog.rsplit("/", 1)[-1].removesuffix(".py")
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as exc:
+        sig = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
+        print(f"{name}: interrupted ({sig}); the write in progress was rolled back", file=sys.stderr)
+        return _interrupted_code(exc)
 
 
 def entry() -> None:

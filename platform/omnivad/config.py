@@ -22,13 +22,19 @@ DEFAULT_HOME = os.environ.get("OMNIVAD_HOME", os.path.join(os.path.expanduser("~
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: ``--set train.lr=.inf`` (or nan) is an error naming the field, in every section
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class CorpusConfig(Section):
     uri: str = Field(default=os.path.join(DEFAULT_HOME, "demo-corpus"), description="corpus root (path or s3://)")
     domains: list[str] | None = Field(default=None, description="domains to use (default: all in the corpus)")
-    synth_if_missing: bool = Field(default=True, description="make the demo synthetic corpus when uri is absent")
+    synth_if_missing: bool = Field(
+        default=True,
+        description="make the synthetic demo corpus when uri is its default location (OMNIVAD_HOME/demo-corpus) and "
+        "absent; an explicit uri that holds no corpus is always an error",
+    )
+    verify: bool = Field(default=True, description="check every corpus part read against the sha256 in the manifest")
 
 
 class BenchmarkConfig(Section):
@@ -549,7 +555,15 @@ def read_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {p}: not found")
-    text = p.read_text()
+    if not p.is_file():
+        raise ConfigError(f"config file {p}: is a directory, not a YAML/JSON file" if p.is_dir()
+                          else f"config file {p}: not a regular file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {p}: cannot read ({exc.strerror or exc})") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -570,9 +584,28 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None, bas
         apply_override(data, o)
     origin = f" ({path})" if path else ""
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from None
+    check_registered(cfg, origin)
+    return cfg
+
+
+def check_registered(cfg: Config, origin: str = "") -> None:
+    """Every name that must be registered (``model.method``, ``model.trunk``, ``video.backbone``) is, checked when
+    the config is resolved: before Ray starts or any data is read. The error names the field and the known names."""
+    from omnivad.methods.registry import get_method
+    from omnivad.methods.trunks import trunk_entry
+    from omnivad.video.backbones import backbone_names
+
+    try:
+        get_method(cfg.model.method)
+        trunk_entry(cfg.model.trunk)
+    except ConfigError as exc:
+        raise ConfigError(f"invalid config{origin}: {exc}") from None
+    if cfg.video.backbone not in backbone_names():
+        raise ConfigError(f"invalid config{origin}: video.backbone: unknown backbone {cfg.video.backbone!r} "
+                          f"(known: {', '.join(backbone_names())})")
 
 
 def _deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:

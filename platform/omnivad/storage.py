@@ -122,22 +122,38 @@ def retrying(fs: fsspec.AbstractFileSystem, path: str, what: str, fn: Callable[[
             delay = min(delay * 2, 5.0)
 
 
+#: Fault injection for tests: called as ``hook(tmp_path, fh)`` after the data of an atomic local write is
+#: written and before it is synced and renamed; raising there (``OSError(errno.ENOSPC, ...)``) stands in for a
+#: full disk. ``None`` in production.
+write_fault_hook: Callable[[str, Any], None] | None = None
+
+
 def write_bytes_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` so readers see either the old file or the whole new one.
 
-    Locally: a temporary file in the same directory, then ``os.replace``. On S3 a single PUT is
-    already atomic.
+    Locally: a temporary file ``.NAME.<uuid>.tmp`` in the same directory, then ``os.replace``; on every
+    failure (disk full, the target is a directory, a signal) the temporary file is removed before the error
+    propagates. On S3 a single PUT is already atomic.
     """
     parent = posixpath.dirname(path)
     try:
         if _is_local(fs):
             os.makedirs(parent, exist_ok=True)
             tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    if write_fault_hook is not None:
+                        write_fault_hook(tmp, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                try:
+                    os.remove(tmp)
+                except OSError:
+                    pass
+                raise
         else:
 
             def put() -> None:

@@ -88,6 +88,14 @@ def test_job_on_local_multinode_cluster(cluster, tmp_path: Path) -> None:
     status = _sh(["bash", str(LOCAL_SH), "status"], env, timeout=60)
     assert status.returncode == 0 and "gpu_node" in status.stdout, status.stdout + status.stderr
 
+    # Every node binds every service to loopback (issue 14 row 9): the listening sockets of each node's tree.
+    from .sockets import listening_tree, non_loopback
+
+    for pidfile in sorted(state.glob("*.pid")):
+        socks = listening_tree(int(pidfile.read_text().strip()))
+        assert socks, f"{pidfile.name}: no listening socket found"
+        assert non_loopback(socks) == [], f"{pidfile.name}: listening outside loopback: {non_loopback(socks)}"
+
     # The job API refuses requests without the token.
     import urllib.error
     import urllib.request

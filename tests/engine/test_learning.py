@@ -134,7 +134,8 @@ def test_null_mil_beats_single_head_mil_held_in(world: World, claim) -> None:
         mean[method_name] = float(np.mean(list(per_domain[method_name].values())))
     msg = f"per-domain test AUC: {per_domain}"
     print(f"seed {SEED}: mean AUC {mean}; {msg}")
-    claim("Null-MIL − MIL mean AUC", mean["null-mil"] - mean["mil"], ">=", 0.08, msg)
+    # seeds 0-4 (tests/README.md): +0.115 .. +0.233, mean 0.177 ± 0.045; the bar keeps 2 std below the worst seed
+    claim("Null-MIL − MIL mean AUC", mean["null-mil"] - mean["mil"], ">", 0.02, msg)
     claim("Null-MIL mean AUC", mean["null-mil"], ">", 0.85, msg)
 
 
@@ -177,7 +178,9 @@ def test_ac_pseudo_labels_fire_on_conflict_snippets(world: World, claim) -> None
     msg = f"firing rate background={rate[0]:.3f} general-abnormal={rate[1]:.3f} conflict={rate[2]:.3f}"
     print(f"seed {SEED}: {msg}")
     claim("conflict firing rate", rate[2], ">", 0.5, msg)
-    claim("conflict / background firing rate", rate[2] / max(rate[0], 1e-9), ">=", 3.0, msg)
+    # the difference, not the ratio: with a background rate of 0.05-0.23 the ratio ranged 4.1-18.7 over seeds 0-4
+    # (std 6.3, a bar of 3 within one std of the worst seed); the difference ranged 0.72-0.92 (std 0.08)
+    claim("conflict − background firing rate", rate[2] - rate[0], ">", 0.5, msg)
 
 
 # ---------------------------------------------------------------------------------------------- claim 3
@@ -211,7 +214,7 @@ def test_training_logs(world: World, claim) -> None:
         assert all(math.isfinite(lg[key]) for lg in logs), key
     first = float(np.mean([lg["loss"] for lg in logs[:10]]))
     last = float(np.mean([lg["loss"] for lg in logs[-20:]]))
-    claim("last-20 / first-10 mean loss", last / first, "<", 0.3)
+    claim("last-20 / first-10 mean loss", last / first, "<", 0.4)  # seeds 0-4: 0.07-0.21
     pos = float(np.mean([lg["ac_pos_rate"] for lg in logs[-20:]]))
     print(f"seed {SEED}: loss {first:.3f} -> {last:.3f}, ac_pos_rate {pos:.3f}")
     assert pos > 0.0, pos

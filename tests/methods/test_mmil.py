@@ -75,17 +75,20 @@ def test_method_loss_averages_scores_over_real_crops_and_learns_the_ranking(clai
         s = net(x[:, :2].reshape(32, 8, 6)).reshape(16, 2, 8).mean(1)
     expect, logs0 = mmil_loss(s, y, batch.dom, cfg.mmil.margin, cfg.mmil.lambda_smooth, cfg.mmil.lambda_sparse)
     assert loss.item() == pytest.approx(expect.item(), rel=1e-6)
+    # A fresh batch every step, as the platform's sampler draws them. Repeating the one batch above instead got stuck
+    # for 1 of 12 seeds (OMNIVAD_TEST_SEED=4: ranking loss 0.56 after 60 and after 150 steps, the event scored below
+    # the background) at lr 1e-3 and 3e-3 alike; with fresh batches all 12 learn (tests/README.md).
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for _ in range(60):
-        loss, logs = method.loss(net, batch, cfg)
+        loss, logs = method.loss(net, Batch(videos(8), mask, y, batch.dom), cfg)
         opt.zero_grad()
         loss.backward()
         opt.step()
     assert logs0["rank"] > 0.9
     claim("ranking loss after 60 steps", logs["rank"], "<", 0.5)
-    held_out = videos(4)[4:]
-    for i, v in enumerate(held_out):
+    gaps = []
+    for v in videos(4)[4:]:
         score = method.score(net, v, None)
         assert score.shape == (8,)
-        claim(f"held-out video {i}: event min − background max", float(score[3:5].min() - score[[0, 1, 2, 5, 6, 7]].max()),
-              ">", 0.0)
+        gaps.append(float(score[3:5].min() - score[[0, 1, 2, 5, 6, 7]].max()))
+    claim("min over held-out abnormal videos: event min − background max", min(gaps), ">", 0.0, str(gaps))

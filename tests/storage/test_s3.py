@@ -81,7 +81,9 @@ def test_import_to_s3_reads_back_exactly_and_failures_leave_nothing(s3_server, s
         with CorpusWriter(f"s3://{s3_bucket}/aborted", feature_dim=4, part_bytes=1) as writer:
             for v in _videos(3):
                 writer.add(v)
-            assert len(s3_server.keys(s3_bucket, "aborted/")) == 3
+            # three parts and the write lock (a conditional PUT) while the writer runs
+            assert "aborted/.omnivad-write.lock" in s3_server.keys(s3_bucket, "aborted/")
+            assert len(s3_server.keys(s3_bucket, "aborted/")) == 4
             raise RuntimeError("boom")
     assert s3_server.keys(s3_bucket, "aborted/") == []
 

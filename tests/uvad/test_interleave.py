@@ -62,11 +62,12 @@ def test_learns_with_no_training_label_and_adaptive_threshold_stops(tmp_path, mo
     assert t_seq[0] == res["t1"] == int(np.ceil(0.15 * res["n_snippets"]))
     assert all(a >= b for a, b in zip(t_seq, t_seq[1:])) and t_seq[-1] < t_seq[0]
     assert all(r["T"] == next(m["T"] for m in modules if m["module"] == r["module"]) for r in loops)
-    assert res["stopped_by"] == "rule" and modules[-1]["stop"]
-    claim("modules run before the stopping rule fired", len(modules), ">=", 3)
-    claim("last module's drop / reference drop", modules[-1]["drop"] / modules[-1]["reference_drop"], "<=", 0.5)
-    # the interleaved WS model at the stopping point beats module 1's first (OCC-only) model
-    claim("stopping-point WS AUC − first OCC AUC", res["stopping_point"]["ws_auc"] - res["first_occ_auc"], ">", 0.02)
+    # the rule as defined (stop_reference=first-measured): tested from module 3 on, drop <= stop_ratio x (T_2 - T_3)
+    assert res["stopped_by"] == "rule" and modules[-1]["stop"] and len(modules) >= 3
+    assert modules[-1]["drop"] <= 0.5 * modules[-1]["reference_drop"]
+    # the interleaved WS model at the stopping point beats module 1's first (OCC-only) model. Measured over
+    # OMNIVAD_TEST_SEED 0-4: +0.059 .. +0.139 (mean 0.097 ± 0.038); the bar is "beats" itself (tests/README.md).
+    claim("stopping-point WS AUC − first OCC AUC", res["stopping_point"]["ws_auc"] - res["first_occ_auc"], ">", 0.0)
 
 
 def test_resume_after_a_crash_continues_at_the_next_loop(tmp_path, monkeypatch):

@@ -41,7 +41,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -49,9 +51,11 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from omnivad import storage
+from omnivad.corpus.lock import CorpusLock
+from omnivad.corpus.names import check_name, check_video_id
 from omnivad.errors import CorpusError
 
 FORMAT_NAME = "omnivad-corpus"
@@ -152,6 +156,36 @@ class SplitStats(BaseModel):
     parts: list[dict[str, Any]] = Field(default_factory=list)  # {path, rows, sha256}
     side: dict[str, int] = Field(default_factory=dict)  # side signal → width (every video of the split has it)
 
+    @field_validator("parts")
+    @classmethod
+    def _confined(cls, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for part in parts:
+            confined_part_path(part.get("path"))
+            sha = part.get("sha256")
+            if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+                raise ValueError(f"part {part.get('path')!r}: sha256 {sha!r} is not 64 hex digits")
+        return parts
+
+
+_PART_RE = re.compile(r"^videos/domain=[^/]+/split=[^/]+/part-[0-9a-f]+\.parquet$")
+
+
+def confined_part_path(rel: object) -> str:
+    """``rel`` if it is a part path inside the corpus root (``videos/domain=D/split=S/part-H.parquet``).
+
+    Absolute paths, ``..``, ``.``, empty components, backslashes and URIs are rejected, so a crafted manifest
+    can make no reader read, and no writer delete, a file outside its corpus.
+    """
+    ok = isinstance(rel, str) and bool(_PART_RE.match(rel)) and "\\" not in rel and "://" not in rel
+    if ok:
+        comps = rel.split("/")  # type: ignore[union-attr]
+        ok = all(c not in ("", ".", "..") for c in comps) and all(
+            c.split("=", 1)[1] not in ("", ".", "..") for c in comps[1:3])
+    if not ok:
+        raise ValueError(f"part path {rel!r} is not inside the corpus (expected videos/domain=D/split=S/part-HASH.parquet, "
+                         "relative, without '..')")
+    return rel  # type: ignore[return-value]
+
 
 class DomainEntry(BaseModel):
     n_crops: int | None = None
@@ -194,13 +228,16 @@ class Manifest(BaseModel):
 class Corpus:
     """A corpus opened from its root URI. Reads only the parts the manifest names."""
 
-    def __init__(self, uri: str, manifest: Manifest) -> None:
+    def __init__(self, uri: str, manifest: Manifest, *, verify: bool = True) -> None:
         self.uri = uri
         self.manifest = manifest
+        self.verify = verify
         self.fs, self.root = storage.filesystem(uri)
 
     @classmethod
-    def open(cls, uri: str) -> Corpus:
+    def open(cls, uri: str, *, verify: bool = True) -> Corpus:
+        """Open the corpus at ``uri``; with ``verify`` (``corpus.verify``) every part read is checked against the
+        sha256 the manifest records."""
         fs, root = storage.filesystem(uri)
         path = posixpath.join(root, MANIFEST)
         if not fs.exists(path):
@@ -210,9 +247,11 @@ class Corpus:
             raise CorpusError(f"{path}: field 'format' is {raw.get('format')!r}, expected {FORMAT_NAME!r}")
         try:
             manifest = Manifest.model_validate(raw)
-        except Exception as exc:  # pydantic.ValidationError names the field
-            raise CorpusError(f"{path}: invalid manifest: {exc}") from exc
-        return cls(uri, manifest)
+        except ValidationError as exc:  # one line per error, each naming the field
+            errs = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or '(root)'}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+            raise CorpusError(f"{path}: invalid manifest: {errs}") from None
+        return cls(uri, manifest, verify=verify)
 
     @staticmethod
     def exists(uri: str) -> bool:
@@ -243,15 +282,66 @@ class Corpus:
         st = self._domain(domain).splits.get(split)
         return dict(st.side) if st is not None else {}
 
-    def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
-        """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``)."""
-        out: list[str] = []
+    def parts(self, domain: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
+        """The manifest's part records ``{path, rows, sha256}`` of a domain/split (all when ``None``)."""
+        out: list[dict[str, Any]] = []
         for d in [domain] if domain else self.domains:
             entry = self._domain(d)
             for s, st in entry.splits.items():
                 if split is None or s == split:
-                    out.extend(posixpath.join(self.root, p["path"]) for p in st.parts)
+                    out.extend(st.parts)
         return out
+
+    def _full(self, rel: str) -> str:
+        try:
+            return posixpath.join(self.root, confined_part_path(rel))
+        except ValueError as exc:
+            raise CorpusError(f"{self.uri}: manifest: {exc}") from None
+
+    def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
+        """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``), each confined to the root."""
+        return [self._full(p["path"]) for p in self.parts(domain, split)]
+
+    def read_part_bytes(self, part: dict[str, Any], verify: bool | None = None) -> bytes:
+        """The bytes of one part, hashed while read and checked against the manifest (unless ``verify`` is off)."""
+        path = self._full(part["path"])
+        check = self.verify if verify is None else verify
+        h = hashlib.sha256()
+        chunks: list[bytes] = []
+
+        def get() -> None:
+            chunks.clear()
+            with self.fs.open(path, "rb") as fh:
+                while True:
+                    chunk = fh.read(8 << 20)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+
+        try:
+            storage.retrying(self.fs, path, "read", get)
+        except FileNotFoundError:
+            raise CorpusError(f"{self.uri}: part {part['path']} is listed in the manifest but missing") from None
+        data = b"".join(chunks)
+        if check:
+            h.update(data)
+            if h.hexdigest() != part["sha256"]:
+                raise CorpusError(
+                    f"{self.uri}: part {part['path']} is corrupt: sha256 {h.hexdigest()[:16]}..., the manifest "
+                    f"records {part['sha256'][:16]}... (restore or re-import it; corpus.verify=false skips the check)"
+                )
+        return data
+
+    def verify_parts(self, domain: str | None = None, split: str | None = None) -> int:
+        """Check every part of a domain/split (all when ``None``) against its recorded sha256; returns the count."""
+        parts = self.parts(domain, split)
+        for part in parts:
+            self.read_part_bytes(part, verify=True)
+        return len(parts)
+
+    def _read_table(self, part: dict[str, Any], columns: Sequence[str] | None) -> pa.Table:
+        data = self.read_part_bytes(part)
+        return pq.read_table(pa.BufferReader(data), columns=list(columns) if columns else None)
 
     def part_uris(self, domain: str | None = None, split: str | None = None) -> list[str]:
         """Like :meth:`part_paths` but as URIs (``s3://...`` for remote corpora)."""
@@ -264,13 +354,10 @@ class Corpus:
         self, domain: str | None = None, split: str | None = None, columns: Sequence[str] | None = None
     ) -> pa.Table:
         """Rows of a domain/split as one Arrow table (read part by part)."""
-        paths = self.part_paths(domain, split)
-        if not paths:
+        parts = self.parts(domain, split)
+        if not parts:
             return SCHEMA.empty_table().select(list(columns)) if columns else SCHEMA.empty_table()
-        tables = []
-        for p in paths:
-            with self.fs.open(p, "rb") as fh:
-                tables.append(pq.read_table(fh, columns=list(columns) if columns else None))
+        tables = [self._read_table(p, columns) for p in parts]
         return pa.concat_tables(tables, promote_options="default")  # parts with and without side columns
 
     def index(self, domain: str | None = None, split: str | None = None) -> list[dict[str, Any]]:
@@ -282,9 +369,8 @@ class Corpus:
     ) -> Iterator[Video]:
         """Stream videos part by part (memory bounded by one part)."""
         wanted = set(ids) if ids is not None else None
-        for p in self.part_paths(domain, split):
-            with self.fs.open(p, "rb") as fh:
-                table = pq.read_table(fh)
+        for p in self.parts(domain, split):
+            table = self._read_table(p, None)
             for video in videos_from_table(table):
                 if wanted is None or video.video_id in wanted:
                     yield video
@@ -405,29 +491,62 @@ class CorpusWriter:
         source_format: str = "",
         part_bytes: int = 128 << 20,
         compression: str = "lz4",
+        lock_timeout: float | None = None,
+        verify: bool = True,
+        new: bool = False,
     ) -> None:
         self.uri = uri
         self.fs, self.root = storage.filesystem(uri)
         self.part_bytes = part_bytes
         self.compression = compression
         self.source_format = source_format
-        if Corpus.exists(uri):
-            self.manifest = Corpus.open(uri).manifest.model_copy(deep=True)
-            if self.manifest.feature_dim != feature_dim:
-                raise CorpusError(
-                    f"{uri}: corpus feature_dim is {self.manifest.feature_dim}, the new videos have {feature_dim}"
-                )
-            if self.manifest.frames_per_snippet != frames_per_snippet:
-                raise CorpusError(
-                    f"{uri}: corpus frames_per_snippet is {self.manifest.frames_per_snippet}, got {frames_per_snippet}"
-                )
-        else:
-            self.manifest = Manifest(feature_dim=feature_dim, backbone=backbone, frames_per_snippet=frames_per_snippet)
+        self.verify = verify
         self._existing_ids: dict[str, set[str]] = {}
         self._buffer: dict[tuple[str, str], list[Video]] = {}
         self._buffer_bytes: dict[tuple[str, str], int] = {}
         self._written: list[str] = []
+        self._made_dirs: list[str] = []  # directories this writer created, parents first (local only)
         self._done = False
+        self._local = storage._is_local(self.fs)
+        self._note_dirs(self.root)
+        # One writer at a time: the manifest is read (again) only once the lock is held, so a concurrent
+        # writer's commit is never overwritten.
+        self._lock = CorpusLock(self.fs, self.root, uri, lock_timeout)
+        try:
+            self._lock.acquire()
+            if Corpus.exists(uri):
+                if new:
+                    raise CorpusError(f"{uri}: a corpus already exists there; choose another output or delete it")
+                self.manifest = Corpus.open(uri).manifest.model_copy(deep=True)
+                if self.manifest.feature_dim != feature_dim:
+                    raise CorpusError(
+                        f"{uri}: corpus feature_dim is {self.manifest.feature_dim}, the new videos have {feature_dim}"
+                    )
+                if self.manifest.frames_per_snippet != frames_per_snippet:
+                    raise CorpusError(
+                        f"{uri}: corpus frames_per_snippet is {self.manifest.frames_per_snippet}, got {frames_per_snippet}"
+                    )
+            else:
+                self.manifest = Manifest(feature_dim=feature_dim, backbone=backbone, frames_per_snippet=frames_per_snippet)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _note_dirs(self, path: str) -> None:
+        """Remember the directories up to ``path`` that do not exist yet (this writer will create them)."""
+        if not self._local:
+            return
+        missing: list[str] = []
+        d = path
+        while d and not os.path.isdir(d):
+            missing.append(d)
+            parent = os.path.dirname(d)
+            if parent == d:
+                break
+            d = parent
+        for m in reversed(missing):
+            if m not in self._made_dirs:
+                self._made_dirs.append(m)
 
     # -- context manager
     def __enter__(self) -> CorpusWriter:
@@ -444,12 +563,15 @@ class CorpusWriter:
         if domain not in self._existing_ids:
             ids: set[str] = set()
             if domain in self.manifest.domains:
-                corpus = Corpus(self.uri, self.manifest)
+                corpus = Corpus(self.uri, self.manifest, verify=self.verify)
                 ids = set(corpus.table(domain, columns=["video_id"]).column("video_id").to_pylist())
             self._existing_ids[domain] = ids
         return self._existing_ids[domain]
 
     def add(self, video: Video) -> None:
+        check_name("domain", video.domain, f"video {video.video_id!r}")
+        check_name("split", video.split, f"video {video.video_id!r}")
+        check_video_id(video.video_id, f"domain {video.domain!r}")
         if video.features.ndim != 3 or video.features.shape[2] != self.manifest.feature_dim:
             raise CorpusError(
                 f"video {video.video_id!r}: features shape {tuple(video.features.shape)}, "
@@ -458,7 +580,8 @@ class CorpusWriter:
         for name, arr in video.side.items():
             check_side(video.video_id, name, arr, video.n_snippets)
         if video.video_id in self.existing_ids(video.domain):
-            raise CorpusError(f"video {video.video_id!r} is already in domain {video.domain!r} of {self.uri}")
+            raise CorpusError(f"video {video.video_id!r} is already in domain {video.domain!r} of {self.uri} "
+                              f"(give the videos of another split a prefix with --id-prefix)")
         self.existing_ids(video.domain).add(video.video_id)
         key = (video.domain, video.split)
         self._buffer.setdefault(key, []).append(video)
@@ -489,6 +612,7 @@ class CorpusWriter:
         digest = hashlib.sha256(data).hexdigest()
         rel = f"videos/domain={domain}/split={split}/part-{digest[:16]}.parquet"
         path = posixpath.join(self.root, rel)
+        self._note_dirs(posixpath.dirname(path))
         self._written.append(path)
         storage.write_bytes_atomic(self.fs, path, data)
         entry = self.manifest.domains.setdefault(domain, DomainEntry(source_format=self.source_format))
@@ -511,7 +635,7 @@ class CorpusWriter:
         st.parts.append({"path": rel, "rows": len(videos), "sha256": digest})
 
     def commit(self) -> Manifest:
-        """Flush buffered videos and publish the manifest (the atomic commit point)."""
+        """Flush buffered videos and publish the manifest (the atomic commit point); releases the write lock."""
         try:
             for key in list(self._buffer):
                 self._flush(key)
@@ -520,32 +644,34 @@ class CorpusWriter:
             self.abort()
             raise
         self._done = True
+        self._lock.release()
         return self.manifest
 
     def abort(self) -> None:
-        """Delete every part this writer wrote; the manifest was never touched."""
+        """Undo this writer: delete exactly the parts and directories it created, release the lock.
+
+        The manifest was never touched. Directories that existed before (``--out`` itself, the user's empty
+        directories) are kept; a directory that cannot be removed (a busy mount point) is left as it is.
+        Best effort throughout: cleanup never masks the error that caused the abort.
+        """
         for path in self._written:
             try:
                 self.fs.rm(path)
-            except Exception:  # noqa: BLE001 - best effort: never mask the error that caused the abort
+            except Exception:  # noqa: BLE001
                 pass
         self._written.clear()
         self._buffer.clear()
         self._done = True
-        _remove_empty_dirs(self.fs, self.root)
-
-
-def _remove_empty_dirs(fs: Any, root: str) -> None:
-    """Local only: drop directories left empty by an abort (S3 has no directories)."""
-    import os
-
-    if not storage._is_local(fs) or not os.path.isdir(root):
-        return
-    for dirpath, _dirnames, _files in sorted(os.walk(root), key=lambda x: -len(x[0])):
-        if dirpath != root and not os.listdir(dirpath):
-            os.rmdir(dirpath)
-    if not os.listdir(root):
-        os.rmdir(root)
+        try:
+            self._lock.release()
+        except Exception:  # noqa: BLE001
+            pass
+        for d in reversed(self._made_dirs):
+            try:
+                os.rmdir(d)  # only when empty
+            except OSError:
+                pass
+        self._made_dirs.clear()
 
 
 def write_videos(uri: str, videos: Iterable[Video], *, feature_dim: int, **kwargs: Any) -> Manifest:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from omnivad.corpus.format import FRAMES_PER_SNIPPET, SIDE_SIGNALS, Corpus, CorpusWriter, Manifest, Video, check_side
+from omnivad.corpus.names import check_name, check_video_id
 from omnivad.errors import CorpusError
 
 FORMATS = ("rtfm", "xd")
@@ -52,7 +53,6 @@ XD_CATEGORIES: dict[str, str] = {
     "G": "Explosion",
 }
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _XD_CROP_RE = re.compile(r"^(?P<name>.+)__(?P<crop>\d+)$")
 _XD_LABEL_RE = re.compile(r"label_(?P<codes>[A-Za-z0-9\-]+)$")
 _MAX_LISTED = 5  # missing files named in one error message
@@ -512,17 +512,23 @@ def import_corpus(
     average_crops: bool = False,
     backbone: str = "i3d",
     progress: bool = True,
+    id_prefix: str = "",
+    verify: bool = True,
+    part_bytes: int = 128 << 20,
 ) -> Manifest:
     """Import the videos of ``list_path`` as ``domain``/``split`` into the corpus at ``out``.
 
-    Returns the committed manifest. Raises :class:`CorpusError` (naming the file, line or video at
-    fault) on any invalid input, in which case nothing is written.
+    ``id_prefix`` is prepended to every video id of this import (``--id-prefix t_``: the test split's
+    ``01.npy`` becomes ``t_01``), so splits whose files share names can live in one domain; labels CSVs are
+    still keyed by the file stem. Returns the committed manifest. Raises :class:`CorpusError` (naming the
+    file, line or video at fault) on any invalid input, in which case nothing is written.
     """
     if fmt not in FORMATS:
         raise CorpusError(f"unknown import format {fmt!r} (known: {', '.join(FORMATS)})")
-    for what, name in (("domain", domain), ("split", split)):
-        if not name or not _NAME_RE.match(name):
-            raise CorpusError(f"{what} {name!r}: use letters, digits, '_', '-' or '.' only")
+    check_name("domain", domain)
+    check_name("split", split)
+    if id_prefix:
+        check_name("--id-prefix", id_prefix)
     list_s = str(list_path)
     gt_s = str(gt) if gt is not None else None
     labels_s = str(labels) if labels is not None else None
@@ -539,16 +545,22 @@ def import_corpus(
                    abnormal_pattern=abnormal_pattern, abnormal_first=abnormal_first)
     if existing is not None and existing.backbone not in ("unknown", backbone) and backbone != "unknown":
         raise CorpusError(f"{out}: corpus backbone is {existing.backbone!r}, these features are {backbone!r}")
+    for e in entries:  # labels were looked up by file stem; the stored id carries the prefix
+        e.video_id = id_prefix + e.video_id
+        check_video_id(e.video_id, f"{list_s}:{e.files[0].lineno}")
 
-    # ---- pass 2: data, through the transactional writer
-    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt)
+    # ---- pass 2: data, through the transactional writer (it takes the corpus's write lock)
+    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt, verify=verify,
+                          part_bytes=part_bytes)
     try:
         taken = writer.existing_ids(domain)
         dup = [e.video_id for e in entries if e.video_id in taken]
         if dup:
             shown = ", ".join(repr(d) for d in dup[:_MAX_LISTED])
             more = f" (and {len(dup) - _MAX_LISTED} more)" if len(dup) > _MAX_LISTED else ""
-            raise CorpusError(f"{list_s}: {len(dup)} video(s) already in domain {domain!r} of {out}: {shown}{more}")
+            hint = (f"; files of different splits with the same names need --id-prefix (e.g. --id-prefix {split[:2]}_)"
+                    if not id_prefix else f"; pick another --id-prefix than {id_prefix!r}")
+            raise CorpusError(f"{list_s}: {len(dup)} video(s) already in domain {domain!r} of {out}: {shown}{more}{hint}")
         tick = _Progress(len(entries), f"{domain}/{split}", progress)
         for i, e in enumerate(entries, start=1):
             feats = _load_features(e, list_s, average_crops)
@@ -600,6 +612,7 @@ def add_side_signals(
     unknown = sorted(set(signals) - set(SIDE_SIGNALS))
     if unknown or not signals:
         raise CorpusError(f"side signals {unknown or '(none)'}: expected some of {', '.join(SIDE_SIGNALS)}")
+    check_name("domain", domain)
     corpus = Corpus.open(uri)
     wanted = list(splits) if splits else corpus.splits(domain)
     for s in wanted:
@@ -621,6 +634,9 @@ def add_side_signals(
     writer = CorpusWriter(uri, feature_dim=m.feature_dim, backbone=m.backbone, frames_per_snippet=m.frames_per_snippet,
                           source_format=entry.source_format)
     try:
+        if writer.manifest.domains.get(domain) != entry:  # read again under the write lock
+            raise CorpusError(f"{uri}: domain {domain!r} was changed by another writer while its side signals "
+                              f"were loaded; run add-side again")
         for s in wanted:
             writer.manifest.domains[domain].splits.pop(s)
         writer.existing_ids(domain).difference_update(v.video_id for vs in per_split.values() for v in vs)

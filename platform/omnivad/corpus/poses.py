@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from omnivad import storage
 from omnivad.corpus.format import Corpus
+from omnivad.corpus.names import check_name
 from omnivad.errors import CorpusError
 
 POSE_SCHEMA = pa.schema([("video_id", pa.string()), ("person", pa.int32()), ("frame", pa.int32()),
@@ -57,6 +58,8 @@ def parse_alphapose(data: Any, source: str = "<json>") -> list[tuple[int, int, n
 
 def import_poses(corpus_uri: str, domain: str, split: str, files: Mapping[str, str]) -> int:
     """Import one AlphaPose JSON per video (``files``: video_id → path) into the corpus; returns rows."""
+    check_name("domain", domain)
+    check_name("split", split)
     corpus = Corpus.open(corpus_uri)
     known = {r["video_id"] for r in corpus.index(domain, split)}
     rows: dict[str, list[Any]] = {"video_id": [], "person": [], "frame": [], "keypoints": []}
@@ -83,6 +86,8 @@ def import_poses(corpus_uri: str, domain: str, split: str, files: Mapping[str, s
 
 def read_poses(corpus_uri: str, domain: str, split: str) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """video_id → person → (frames (F,) sorted, keypoints (F, 17, 3))."""
+    check_name("domain", domain)
+    check_name("split", split)
     fs, root = storage.filesystem(corpus_uri)
     path = pose_path(root, domain, split)
     if not fs.exists(path):

@@ -63,6 +63,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnivad import storage
+from omnivad.corpus.names import MAX_NAME, NAME_RE, NAME_RULE
 from omnivad.corpus.format import FRAMES_PER_SNIPPET, Corpus, CorpusWriter, Manifest, Video
 from omnivad.errors import CorpusError
 
@@ -110,9 +111,9 @@ class SynthConfig(BaseModel):
                 raise ValueError(f"domains={self.domains} but domain_names has {len(names)} names")
             if len(set(names)) != len(names):
                 raise ValueError(f"domain_names has duplicates: {names}")
-            for n in names:
-                if not n or any(ch in n for ch in "/=\\ ") or n.startswith("."):
-                    raise ValueError(f"domain name {n!r} is not usable as a partition name")
+            for n in names:  # the one rule of every corpus writer (omnivad.corpus.names)
+                if not isinstance(n, str) or not NAME_RE.match(n) or set(n) == {"."} or len(n) > MAX_NAME:
+                    raise ValueError(f"domain name {n!r}: {NAME_RULE}, at most {MAX_NAME} characters")
             self.domains = len(names)
         if self.min_snippets > self.max_snippets:
             raise ValueError(f"min_snippets={self.min_snippets} > max_snippets={self.max_snippets}")
@@ -355,7 +356,7 @@ def synthesize(out_uri: str, cfg: SynthConfig) -> Manifest:
     fs, root = storage.filesystem(out_uri)
     truth_path = posixpath.join(root, TRUTH_FILE)
     try:
-        with CorpusWriter(out_uri, feature_dim=cfg.dim, backbone=SOURCE, source_format="synth") as writer:
+        with CorpusWriter(out_uri, feature_dim=cfg.dim, backbone=SOURCE, source_format="synth", new=True) as writer:
             for v in videos:
                 writer.add(v)
             # The truth file goes first: the manifest (written by commit) stays the commit point.

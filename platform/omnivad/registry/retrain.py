@@ -60,10 +60,9 @@ def _say(msg: str) -> None:
 
 def retrain(cfg: Config, tolerance: float = 1.0, say: Callable[[str], None] = _say) -> RetrainOutcome:
     """One scheduled retrain against ``cfg.corpus.uri``, registry under ``cfg.storage.out``."""
-    from omnivad.corpus.format import Corpus
     from omnivad.protocols.runner import ensure_corpus
 
-    corpus = ensure_corpus(cfg) if cfg.corpus.synth_if_missing else Corpus.open(cfg.corpus.uri)
+    corpus = ensure_corpus(cfg)
     domains = cfg.corpus.domains or corpus.domains
     for d in domains:
         if d not in corpus.domains:

@@ -260,7 +260,7 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
     from ray import tune
 
     from omnivad.corpus.benchmark import build_benchmark
-    from omnivad.protocols.runner import ensure_corpus, ensure_ray, selected_domains
+    from omnivad.protocols.runner import check_corpus_uri, ensure_corpus, ensure_ray, selected_domains
 
     sdir = search_dir_of(cfg)
     fs, spath = storage.filesystem(sdir)
@@ -278,6 +278,7 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
     if cfg.train.selection == "best-test":
         raise ConfigError("train.selection: best-test reads the test sets; a search selects on validation only")
 
+    check_corpus_uri(cfg)  # before Ray starts
     ensure_ray(cfg)
     corpus = ensure_corpus(cfg)
     domains = selected_domains(cfg, corpus)

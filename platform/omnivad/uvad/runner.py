@@ -15,7 +15,7 @@ from typing import Any
 from omnivad import storage
 from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
-from omnivad.protocols.runner import ensure_corpus, selected_domains
+from omnivad.protocols.runner import check_corpus_uri, ensure_corpus, selected_domains
 from omnivad.uvad.data import load_snippets, pose_objects, snippet_objects, test_videos, train_snippet_gt
 from omnivad.uvad.thresholds import initial_threshold
 from omnivad.uvad.interleave import DomainData, Executor, LocalExecutor, run_domain
@@ -66,6 +66,7 @@ def make_executor(cfg: Config, run_uri: str) -> Executor:
 
 def run_uvad(cfg: Config, analysis: bool = True) -> dict[str, Any]:
     """Run (or resume) UVAD on every domain of ``cfg.corpus``; write and return the results."""
+    check_corpus_uri(cfg)  # before Ray starts
     if cfg.uvad.executor == "ray":
         from omnivad.protocols.runner import ensure_ray
 

@@ -27,6 +27,8 @@ def add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="one GPU per actor")
     p.add_argument("--no-gpu", dest="use_gpu", action="store_false")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--id-prefix", metavar="PREFIX",
+                   help="prepend PREFIX to every video id of this extraction (splits whose files share names)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -45,7 +47,8 @@ def extract_main(args: argparse.Namespace) -> int:
         print(config.to_yaml(cfg))
         return 0
     rep = extract_corpus(cfg, args.videos, args.out, args.domain, args.split, labels=args.labels,
-                         annotations=args.annotations, report=args.report, progress=not args.quiet)
+                         annotations=args.annotations, report=args.report, progress=not args.quiet,
+                         id_prefix=args.id_prefix or "")
     print(f"extracted {rep.domain}/{rep.split}: {len(rep.extracted)} videos, {rep.snippets} snippets "
           f"({rep.feature_dim}-d, {rep.n_crops} crop(s)) → {args.out}; skipped {len(rep.skipped)}"
           + "".join(f"\n  skipped {s['video']}: {s['error']}" for s in rep.skipped))

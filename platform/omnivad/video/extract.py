@@ -31,6 +31,7 @@ import numpy as np
 from omnivad import storage
 from omnivad.config import Config, VideoConfig
 from omnivad.corpus.format import CorpusWriter, Video
+from omnivad.corpus.names import check_name, check_video_id
 from omnivad.video.io import VideoError, list_videos
 from omnivad.video.snippets import SnippetStream, frame_gt, n_crops, source_index, rate_ratio
 
@@ -140,7 +141,7 @@ def _lookup(table: dict[str, Any], uri: str) -> Any:
 
 def plan_videos(
     videos: str, labels: str | None = None, annotations: str | None = None, split: str | None = "test",
-    domain: str | None = "default",
+    domain: str | None = "default", id_prefix: str = "",
 ) -> list[VideoItem]:
     """The videos to extract with their labels and intervals; every inconsistency is an error naming the video.
 
@@ -148,6 +149,10 @@ def plan_videos(
     ``split``/``domain`` apply to videos whose labels row has no ``split``/``domain`` column value.
     Abnormal test videos need intervals (the frame-level ground truth); normal videos get all-zero gt.
     """
+    if id_prefix:
+        check_name("--id-prefix", id_prefix)
+    if domain:
+        check_name("--domain", domain)
     uris = list_videos(videos)
     if not uris:
         raise VideoError(f"{videos}: no video files found")
@@ -180,6 +185,9 @@ def plan_videos(
             raise VideoError(f"{u}: no {missing} (give --{missing}, or a '{missing}' column in {labels or 'a labels CSV'})")
         if v_split not in ("train", "test", "validation"):
             raise VideoError(f"{u}: split {v_split!r}: expected train, test or validation")
+        where = f"{u} ({labels})" if label_table is not None else u
+        check_name("domain", v_domain, where)  # a labels CSV's domain becomes a directory of the corpus
+        check_video_id(id_prefix + _stem(u), where)
         intervals: list[tuple[int, int]] | None = ann[1] if ann else None
         if label == 0:
             if intervals:
@@ -188,7 +196,7 @@ def plan_videos(
         elif intervals is None and v_split == "test":
             raise VideoError(f"{u}: abnormal test video without intervals in {annotations or '--annotations'}")
         category = "Normal" if label == 0 else (category or (ann[0] if ann else ""))
-        items.append(VideoItem(uri=u, video_id=_stem(u), label=label, domain=v_domain, split=v_split,
+        items.append(VideoItem(uri=u, video_id=id_prefix + _stem(u), label=label, domain=v_domain, split=v_split,
                                category=category, intervals=intervals))
     return items
 
@@ -338,6 +346,7 @@ class _Pending:
 def extract_corpus(
     cfg: Config, videos: str, out: str, domain: str | None = None, split: str | None = None,
     labels: str | None = None, annotations: str | None = None, report: str | None = None, progress: bool = True,
+    id_prefix: str = "",
 ) -> ExtractReport:
     """Extract the snippet features of every video under ``videos`` into the corpus at ``out``.
 
@@ -350,7 +359,7 @@ def extract_corpus(
 
     v = cfg.video
     t0 = time.perf_counter()
-    items = {it.uri: it for it in plan_videos(videos, labels, annotations, split, domain)}
+    items = {it.uri: it for it in plan_videos(videos, labels, annotations, split, domain, id_prefix)}
     domain = ",".join(sorted({it.domain for it in items.values()}))
     split = ",".join(sorted({it.split for it in items.values()}))
     dim = feature_dim(v)
@@ -371,7 +380,8 @@ def extract_corpus(
                           source_format="video", part_bytes=v.part_bytes) as writer:
             for it in items.values():  # before any decoding: a rerun into the same corpus fails at once
                 if it.video_id in writer.existing_ids(it.domain):
-                    raise VideoError(f"{it.uri}: video id {it.video_id!r} is already in domain {it.domain!r} of {out}")
+                    raise VideoError(f"{it.uri}: video id {it.video_id!r} is already in domain {it.domain!r} of {out} "
+                                     f"(videos of another split with the same names need --id-prefix)")
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 for i, uri in enumerate(batch["uri"]):
                     uri = str(uri)
