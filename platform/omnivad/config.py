@@ -466,6 +466,7 @@ class Config(Section):
 IDENTITY_EXCLUDED: dict[str, str] = {
     "corpus.uri": "a location; the corpus content is in the key as its fingerprint",
     "corpus.synth_if_missing": "only decides whether a missing demo corpus is made",
+    "corpus.verify": "only checks the parts' recorded sha256 while reading (a mismatch is an error)",
     "storage": "output locations",
     "ray": "the Ray address and the embedded Ray's CPUs",
     "protocol": "which runs a job plans; each run's own name (stage, fold, target) and split ids identify it",
