@@ -129,4 +129,5 @@ def test_extracted_corpus_trains_mdvad_and_learns_the_anomaly(world: World, clai
               for v in vids}
     auc = evaluate_domain([(v.video_id, v.gt, v.label) for v in vids], scores, "syn")["auc"]
     print(f"frame AUC on extracted features: {auc:.3f}")
-    claim("frame AUC on extracted features", auc, ">", 0.75)
+    # OMNIVAD_TEST_SEED 0-4: 0.795-0.931 (mean 0.878 ± 0.053, tests/README.md); 0.75 sat within one std of the worst
+    claim("frame AUC on extracted features", auc, ">", 0.7)
