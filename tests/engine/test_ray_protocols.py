@@ -221,3 +221,31 @@ def test_a_merged_domain_trains_on_exactly_the_builders_videos(ray_local, tmp_pa
         want = bench.fold(0).train[d]
         assert sorted(pools[(d, 0)].ids + pools[(d, 1)].ids) == sorted(want), d
         assert len(pools[(d, 1)].ids) == sum(bench.info(d, v).label for v in want)
+
+
+def test_ray_data_reads_are_verified_against_the_manifest(ray_local, tmp_path):
+    """Training and scoring read parts through Ray Data; each part is hashed while read, so a part corrupted after
+    the corpus was opened (past every driver-side check) fails the pipeline naming the part and the corpus, and
+    ``corpus.verify=false`` opts out (Ray Data's own read_parquet)."""
+    import shutil
+
+    from omnivad.data.ray_datasets import domain_dataset
+
+    src = str(tmp_path / "c")
+    synthesize(src, SynthConfig(domains=1, videos_per_domain=6, test_videos_per_domain=2, dim=4, seed=2))
+    corpus = Corpus.open(src)
+    want = {v.video_id: v.features for v in corpus.videos("campus", "train")}
+    rows = domain_dataset(corpus, "campus", "train", segments=4).take_all()
+    assert sorted(r["video_id"] for r in rows) == sorted(want) and all(r["x"].shape == (4, 1, 4) for r in rows)
+    good = str(tmp_path / "good.parquet")
+    rel = corpus.parts("campus", "train")[0]["path"]
+    path = os.path.join(src, rel)
+    shutil.copyfile(path, good)
+    data = bytearray(open(path, "rb").read())
+    data[-200] ^= 0xFF  # in the footer's neighbourhood: parquet may or may not notice, the hash does
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(Exception, match=rf"{src}: part {rel} is corrupt: sha256"):
+        domain_dataset(corpus, "campus", "train", segments=4).take_all()
+    shutil.copyfile(good, path)
+    unverified = Corpus.open(src, verify=False)
+    assert len(domain_dataset(unverified, "campus", "train", segments=4).take_all()) == len(want)

@@ -298,6 +298,10 @@ class Corpus:
         except ValueError as exc:
             raise CorpusError(f"{self.uri}: manifest: {exc}") from None
 
+    def full_path(self, rel: str) -> str:
+        """The full path (within ``self.fs``) of a manifest part path, confined to the corpus root."""
+        return self._full(rel)
+
     def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
         """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``), each confined to the root."""
         return [self._full(p["path"]) for p in self.parts(domain, split)]

@@ -95,6 +95,43 @@ class _Resample:
         return out
 
 
+class _VerifiedPart:
+    """Ray Data map_batches function: read whole parts, each hashed while read and checked against the sha256 the
+    manifest records (:meth:`Corpus.read_part_bytes`, the check every driver-side read makes), then parsed."""
+
+    def __init__(self, corpus: Corpus, columns: list[str]) -> None:
+        self.corpus = corpus
+        self.columns = columns
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
+        import pyarrow.parquet as pq
+
+        tables = []
+        for path, sha, rows in zip(batch["path"], batch["sha256"], batch["rows"]):
+            data = self.corpus.read_part_bytes({"path": str(path), "sha256": str(sha), "rows": int(rows)}, verify=True)
+            tables.append(pq.read_table(pa.BufferReader(data), columns=self.columns))
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def parts_dataset(corpus: Corpus, parts: list[dict[str, Any]], columns: list[str]) -> Any:
+    """A Ray Dataset of the rows (``columns``) of corpus ``parts`` (manifest records).
+
+    With ``corpus.verify`` (the default) each part is read whole by one Ray task, hashed while read and checked
+    against its recorded sha256: a mismatch fails the dataset with the error naming the part and the corpus, as
+    every driver-side read does. With ``corpus.verify=false`` it is Ray Data's streaming ``read_parquet``.
+    """
+    import ray.data
+
+    if not parts:
+        raise ValueError(f"corpus {corpus.uri}: no parts to read")
+    if not corpus.verify:
+        paths = [corpus.full_path(p["path"]) for p in parts]
+        return ray.data.read_parquet(paths, filesystem=storage.arrow_filesystem(corpus.fs)).select_columns(columns)
+    items = [{"path": p["path"], "sha256": p["sha256"], "rows": int(p.get("rows", 0))} for p in parts]
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    return ds.map_batches(_VerifiedPart(corpus, list(columns)), batch_size=1, batch_format="numpy")
+
+
 def domain_dataset(
     corpus: Corpus,
     domain: str,
@@ -105,14 +142,11 @@ def domain_dataset(
 ) -> Any:
     """A Ray Dataset of one domain's split (only ``ids`` when given); rows carry ``video_id``,
     ``label`` and ``x`` of shape ``(segments, K, C)``."""
-    import ray.data
-
-    paths = corpus.part_paths(domain, split)
-    if not paths:
+    parts = corpus.parts(domain, split)
+    if not parts:
         raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no {split!r} split")
-    fs = storage.arrow_filesystem(corpus.fs)
     side = corpus.side_signals(domain, split)
-    ds = ray.data.read_parquet(paths, filesystem=fs).select_columns(READ_COLUMNS + [side_column(k) for k in side])
+    ds = parts_dataset(corpus, parts, READ_COLUMNS + [side_column(k) for k in side])
     fn = _Resample(list(ids) if ids is not None else None, corpus.feature_dim, segments, mode, side)
     return ds.map_batches(fn, batch_format="pyarrow", batch_size=16, zero_copy_batch=True)
 

@@ -8,7 +8,6 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from omnivad import storage
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, feature_arrays
 from omnivad.engine import checkpoint as ckpt
@@ -65,13 +64,12 @@ def score_test_videos(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Snippet scores ``{domain: {video_id: (T,)}}`` of the domains' test videos: one Ray Data pass."""
     import ray
-    import ray.data
+
+    from omnivad.data.ray_datasets import parts_dataset
 
     payload = ckpt.read_model(model_uri)
-    paths = [p for d in domains for p in corpus.part_paths(d, "test")]
-    ds = ray.data.read_parquet(paths, filesystem=storage.arrow_filesystem(corpus.fs)).select_columns(
-        ["domain", "video_id", "n_snippets", "n_crops", "features"]
-    )
+    parts = [p for d in domains for p in corpus.parts(d, "test")]
+    ds = parts_dataset(corpus, parts, ["domain", "video_id", "n_snippets", "n_crops", "features"])
     out = ds.map_batches(
         _Scorer,
         fn_constructor_args=(ray.put(payload),),

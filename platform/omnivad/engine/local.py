@@ -37,7 +37,7 @@ def local_pools(corpus: Corpus, spec: RunSpec, cfg: Config) -> dict[tuple[str, i
 def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, torch.nn.Module]:
     """Train ``spec`` in this process; returns ``(method, model)``."""
     seed_everything(spec.seed)
-    corpus = Corpus.open(spec.corpus_uri)
+    corpus = Corpus.open(spec.corpus_uri, verify=cfg.corpus.verify)
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = local_pools(corpus, spec, cfg)

@@ -168,7 +168,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device() if cfg.scaling.use_gpu else torch.device("cpu")
     seed_everything(spec.seed)
-    corpus = Corpus.open(spec.corpus_uri)
+    corpus = Corpus.open(spec.corpus_uri, verify=cfg.corpus.verify)
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
 

@@ -32,7 +32,7 @@ def train_datasets(cfg: Config, spec: RunSpec) -> dict[str, Any]:
     from omnivad.data.ray_datasets import domain_dataset
     from omnivad.engine.spec import group_by_location
 
-    corpus = Corpus.open(spec.corpus_uri)
+    corpus = Corpus.open(spec.corpus_uri, verify=cfg.corpus.verify)
     out: dict[str, Any] = {}
     for d, ids in spec.train.items():
         groups = group_by_location(d, ids, spec.locations) or {(d, "train"): []}

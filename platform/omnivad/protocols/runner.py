@@ -138,7 +138,7 @@ def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
         if was_reused:
             reused.append(run_dir(cfg, stage))
     assert model_uri is not None
-    corpus = Corpus.open(job.stages[-1].corpus_uri)
+    corpus = Corpus.open(job.stages[-1].corpus_uri, verify=cfg.corpus.verify)
     metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1, align=cfg.metrics.align)
     metrics["checkpoint"] = model_uri
     metrics["selected"] = read_model(model_uri)["selected"]
