@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from omnivad.config import VideoConfig
+from omnivad.errors import CorpusError
 from omnivad.video.extract import decode_videos, plan_videos, read_annotations
 from omnivad.video.io import VideoError, write_video
 from omnivad.video.snippets import SnippetStream, crop, frame_gt, n_snippets, rate_ratio, source_index
@@ -105,3 +106,17 @@ def test_plan_reads_labels_and_intervals_and_names_inconsistencies(tmp_path):
     (tmp_path / "wrong.txt").write_text("normal_000.mp4 2 5\n")
     with pytest.raises(VideoError, match="normal_000.mp4: labelled normal but"):
         plan_videos(str(tmp_path), str(tmp_path / "labels.csv"), str(tmp_path / "wrong.txt"), split="train")
+
+
+def test_plan_id_prefix_prefixes_every_id_and_keeps_labels_keyed_by_file(tmp_path):
+    """``jobs/extract.py --id-prefix t_``: every video id of the extraction carries the prefix (so a test split whose
+    files share their names with the training split's can join the same corpus), while the labels CSV and the
+    annotations stay keyed by the file names; a prefix that is not a valid name is refused before any decoding."""
+    write_video_set(str(tmp_path), n_normal=1, n_abnormal=1, n_frames=20, size=(32, 32))
+    labels, ann = str(tmp_path / "labels.csv"), str(tmp_path / "annotations.txt")
+    plain = plan_videos(str(tmp_path), labels, ann)
+    prefixed = plan_videos(str(tmp_path), labels, ann, id_prefix="t_")
+    assert [i.video_id for i in prefixed] == ["t_" + i.video_id for i in plain] == ["t_abnormal_001", "t_normal_000"]
+    assert [(i.label, i.intervals, i.uri) for i in prefixed] == [(i.label, i.intervals, i.uri) for i in plain]
+    with pytest.raises(CorpusError, match=r"--id-prefix '\.\./x'"):
+        plan_videos(str(tmp_path), labels, ann, id_prefix="../x")
