@@ -23,6 +23,13 @@ set -euo pipefail
 
 STATE=${OMNIVAD_CLUSTER_DIR:-$HOME/.omnivad/cluster}
 PY=${OMNIVAD_PYTHON:-python3}
+# `ray start` for a worker node that keeps 127.0.0.1 as its node IP (see cmd_up)
+LOOPBACK_RAY_START='import sys
+import ray._private.services as services
+services.resolve_ip_for_localhost = lambda host: host
+from ray.scripts.scripts import main
+sys.argv = ["ray", *sys.argv[1:]]
+main()'
 CONF="$STATE/cluster.env"
 
 log() { printf '[local.sh] %s\n' "$*" >&2; }
@@ -137,7 +144,12 @@ EOF
   local i
   for ((i = 1; i <= workers; i++)); do
     log "worker $i: $worker_cpus CPU(s), resources $worker_res"
-    setsid nohup "$PY" -m ray.scripts.scripts start --address="127.0.0.1:$ray_port" \
+    # A worker node cannot join with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (`ray start` refuses multi-node then),
+    # and with it on, Ray rewrites 127.0.0.1 (node IP and head address) to the machine's address, binding the
+    # node to every interface (any other loopback address, e.g. 127.0.0.2, binds to every interface too). So
+    # worker nodes run `ray start` with that rewrite switched off (resolve_ip_for_localhost, Ray 2.60's one place
+    # for it): node IP 127.0.0.1, every socket on loopback (tests/cluster/test_local_cluster.py checks).
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1 setsid nohup "$PY" -c "$LOOPBACK_RAY_START" start --address="127.0.0.1:$ray_port" \
         --num-cpus="$worker_cpus" --num-gpus=0 --resources="$worker_res" \
         --temp-dir="$ray_tmp/worker$i" "${common[@]}" \
         > "$STATE/worker$i.log" 2>&1 < /dev/null &
