@@ -292,23 +292,20 @@ class Corpus:
                     out.extend(st.parts)
         return out
 
-    def _full(self, rel: str) -> str:
+    def full_path(self, rel: str) -> str:
+        """The full path (within ``self.fs``) of a manifest part path, confined to the corpus root."""
         try:
             return posixpath.join(self.root, confined_part_path(rel))
         except ValueError as exc:
             raise CorpusError(f"{self.uri}: manifest: {exc}") from None
 
-    def full_path(self, rel: str) -> str:
-        """The full path (within ``self.fs``) of a manifest part path, confined to the corpus root."""
-        return self._full(rel)
-
     def part_paths(self, domain: str | None = None, split: str | None = None) -> list[str]:
         """Full paths (within ``self.fs``) of the parts of a domain/split (all when ``None``), each confined to the root."""
-        return [self._full(p["path"]) for p in self.parts(domain, split)]
+        return [self.full_path(p["path"]) for p in self.parts(domain, split)]
 
     def read_part_bytes(self, part: dict[str, Any], verify: bool | None = None) -> bytes:
         """The bytes of one part, hashed while read and checked against the manifest (unless ``verify`` is off)."""
-        path = self._full(part["path"])
+        path = self.full_path(part["path"])
         check = self.verify if verify is None else verify
         h = hashlib.sha256()
         chunks: list[bytes] = []
