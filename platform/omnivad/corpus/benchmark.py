@@ -52,11 +52,19 @@ BENCHMARK_FORMAT = "omnivad-benchmark"
 BENCHMARK_VERSION = 1
 TRAIN_SPLIT = "train"
 TEST_SPLIT = "test"
-PROTOCOLS = ("single", "E1", "E2", "E3", "E4")
 UNCATEGORISED = "(uncategorised)"
 _NON_CATEGORIES = ("", "Normal")
 
 Ids = dict[str, list[str]]
+
+
+def __getattr__(name: str) -> Any:
+    """``PROTOCOLS``: the registered protocol names (:func:`omnivad.protocols.list_protocols`)."""
+    if name == "PROTOCOLS":
+        from omnivad.protocols import list_protocols
+
+        return tuple(list_protocols())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,7 +207,8 @@ class Benchmark(BaseModel):
         target: str | None = None,
         start: Literal["E1", "E2"] = "E1",
     ) -> ProtocolSplit:
-        """Train/val/test/fine-tune ids of one protocol run (§6.3, §6.4).
+        """Train/val/test/fine-tune ids of one run of ``protocol`` (case-insensitive) on ``fold`` (§6.3, §6.4):
+        what the protocol's :meth:`omnivad.protocols.base.Protocol.splits` selects.
 
         - ``single``: train and val of ``target`` only; test every domain that has a test set.
         - ``E1``: train and val of every domain; test every domain (only ``target`` when given).
@@ -208,58 +217,9 @@ class Benchmark(BaseModel):
         - ``E4``: pre-training as E1 (``start="E1"``) or E2 (``start="E2"``); ``finetune`` = the target's
           full fold training set.
         """
-        name = _protocol_name(protocol)
-        fd = self.fold(fold)
-        if target is not None and target not in self.domains:
-            raise ValueError(f"target {target!r} is not a benchmark domain ({', '.join(self.domains)})")
-        tested = self.test_domains()
+        from omnivad.protocols import get_protocol
 
-        def pick(part: Ids, domains: Iterable[str]) -> Ids:
-            return {d: list(part.get(d, [])) for d in domains}
-
-        def need_test(t: str) -> None:
-            if t not in tested:
-                raise CorpusError(f"protocol {name}: target domain {t!r} has no test split")
-
-        if name == "single":
-            if target is None:
-                raise ValueError("protocol single needs a target (the training domain)")
-            return ProtocolSplit(
-                protocol=name, fold=fd.index, target=target, source_domains=[target],
-                train=pick(fd.train, [target]), val=pick(fd.val, [target]), test=pick(fd.test, tested),
-            )
-        if name == "E1":
-            if target is not None:
-                need_test(target)
-            return ProtocolSplit(
-                protocol=name, fold=fd.index, target=target, source_domains=list(self.domains),
-                train=pick(fd.train, self.domains), val=pick(fd.val, self.domains),
-                test=pick(fd.test, [target] if target is not None else tested),
-            )
-        if target is None:
-            raise ValueError(f"protocol {name} needs a target domain")
-        need_test(target)
-        others = [d for d in self.domains if d != target]
-        if name == "E4":
-            if start not in ("E1", "E2"):
-                raise ValueError(f"E4 start {start!r}: expected 'E1' or 'E2'")
-            sources = list(self.domains) if start == "E1" else others
-        else:
-            sources = others
-        if not sources:
-            raise ValueError(f"protocol {name}: no source domain left besides target {target!r}")
-        split = ProtocolSplit(
-            protocol=name, fold=fd.index, target=target, start=start if name == "E4" else None,
-            source_domains=sources, train=pick(fd.train, sources), val=pick(fd.val, sources),
-            test=pick(fd.test, [target]),
-        )
-        if name == "E3":
-            split.finetune = pick(fd.low_shot, [target])
-            split.finetune_val = pick(fd.val, [target])
-        elif name == "E4":
-            split.finetune = pick(fd.train, [target])
-            split.finetune_val = pick(fd.val, [target])
-        return split
+        return get_protocol(protocol).splits(self, fold, target, start)
 
     # -- persistence
 
@@ -433,15 +393,6 @@ def build_benchmark(
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _protocol_name(protocol: str) -> str:
-    p = str(protocol).strip()
-    if p.lower() == "single":
-        return "single"
-    if p.upper() in PROTOCOLS:
-        return p.upper()
-    raise ValueError(f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")
 
 
 def _group_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
