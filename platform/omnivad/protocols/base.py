@@ -61,7 +61,8 @@ class Protocol(ABC):
                     targets: list[str]) -> list[dict[str, Any]]:
         """The runs of one search trial with this protocol as objective: ``[{objective, key, spec, tested}]``
         (``spec`` a dumped RunSpec, validated on validation videos only; ``tested``: the domains its model is
-        tested on once after the search)."""
+        tested on once after the search). ``targets``: the held-out targets (``tune.targets``, else
+        ``protocol.targets``, else every domain) where the protocol has targets."""
         raise ConfigError(f"tune.objective: protocol {self.name} cannot be a search objective")
 
     # -- aggregation

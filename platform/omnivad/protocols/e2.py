@@ -7,6 +7,7 @@ from typing import Any
 from omnivad.config import Config
 from omnivad.corpus.benchmark import Benchmark, Fold, ProtocolSplit
 from omnivad.engine.spec import RunSpec
+from omnivad.errors import ConfigError
 from omnivad.protocols.base import Protocol, register
 from omnivad.protocols.common import Job, Planner, held_out_split, require_target, validation_ids
 
@@ -34,8 +35,12 @@ class E2(Protocol):
     def search_runs(self, cfg: Config, bench: Benchmark, corpus_uri: str, domains: list[str], fold: int,
                     targets: list[str]) -> list[dict[str, Any]]:
         """Per target, one run on the other domains, scored on the target's validation videos (unseen domain)."""
+        if len(domains) < 2:
+            raise ConfigError("tune.objective: E2 needs at least two domains")
         runs = []
         for target in targets:
+            if target not in domains:
+                raise ConfigError(f"tune.targets: {target!r} is not a domain ({', '.join(domains)})")
             sp = self.splits(bench, fold, target)
             sources = [d for d in domains if d != target]
             spec = RunSpec(name=f"E2/{target}", corpus_uri=corpus_uri, train=sp.train,

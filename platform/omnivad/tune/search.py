@@ -53,38 +53,17 @@ def objectives(cfg: Config) -> list[str]:
 
 
 def plan_runs(cfg: Config, bench: Any, corpus_uri: str, domains: list[str]) -> list[dict[str, Any]]:
-    """The engine runs of one trial, in order: ``[{objective, key, spec}]`` (E1 first)."""
+    """The engine runs of one trial, in order: ``[{objective, key, spec, tested}]`` (E1 first), each planned by
+    the objective's protocol (:meth:`omnivad.protocols.base.Protocol.search_runs`)."""
+    from omnivad.protocols import get_protocol
+
     t = cfg.tune
     if t.fold >= len(bench.folds):
         raise ConfigError(f"tune.fold: {t.fold} but the benchmark has {len(bench.folds)} fold(s) (benchmark.folds)")
-    fold = bench.fold(t.fold)
-    seed = cfg.train.seed + t.fold
     runs: list[dict[str, Any]] = []
-
-    def need_val(d: str) -> list[str]:
-        ids = list(fold.val.get(d, []))
-        if not ids:
-            raise ConfigError(f"benchmark.val_fraction: domain {d!r} has no validation videos; the search scores on validation only")
-        return ids
-
-    if "E1" in objectives(cfg):
-        sp = bench.protocol_splits("E1", t.fold)
-        val = {d: need_val(d) for d in domains}
-        spec = RunSpec(name="E1", corpus_uri=corpus_uri, train=sp.train, val=val, head_domains=domains,
-                       steps=cfg.train.steps, seed=seed)
-        runs.append({"objective": "E1", "key": "E1", "spec": spec.model_dump()})
-    if "E2" in objectives(cfg):
-        targets = t.targets or cfg.protocol.targets or domains
-        if len(domains) < 2:
-            raise ConfigError("tune.objective: E2 needs at least two domains")
-        for target in targets:
-            if target not in domains:
-                raise ConfigError(f"tune.targets: {target!r} is not a domain ({', '.join(domains)})")
-            sp = bench.protocol_splits("E2", t.fold, target)
-            sources = [d for d in domains if d != target]
-            spec = RunSpec(name=f"E2/{target}", corpus_uri=corpus_uri, train=sp.train, val={target: need_val(target)},
-                           head_domains=sources, steps=cfg.train.steps, seed=seed)
-            runs.append({"objective": "E2", "key": target, "spec": spec.model_dump()})
+    for objective in objectives(cfg):
+        protocol = get_protocol(objective)
+        runs.extend(protocol.search_runs(cfg, bench, corpus_uri, domains, t.fold, t.targets or cfg.protocol.targets or domains))
     return runs
 
 
@@ -191,7 +170,7 @@ def run_trial(params: dict[str, Any], base: dict[str, Any], runs: list[dict[str,
     # one marker per attempt: the resume test counts them (a finished trial must never start again)
     storage.write_json_atomic(fs, storage.join(path, "attempts", f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.json"),
                               {"params": params, "time": time.time()})
-    objs = [o for o in ("E1", "E2") if any(r["objective"] == o for r in runs)]
+    objs = list(dict.fromkeys(r["objective"] for r in runs))
     done: dict[str, list[float]] = {o: [] for o in objs}
     offset = 0
     for run in runs:
@@ -255,14 +234,8 @@ def search_dir_of(cfg: Config) -> str:
     return storage.join(cfg.storage.out, cfg.tune.name)
 
 
-def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
-    """Run (or, with ``resume``, continue) the search of ``cfg.tune``; write its results; return a summary."""
-    from ray import tune
-
-    from omnivad.corpus.benchmark import build_benchmark
-    from omnivad.protocols.runner import check_corpus_uri, ensure_corpus, ensure_ray, selected_domains
-
-    sdir = search_dir_of(cfg)
+def _search_config(cfg: Config, sdir: str, resume: bool) -> Config:
+    """The config to search with: ``cfg``, or with ``resume`` the one saved by the search at ``sdir``."""
     fs, spath = storage.filesystem(sdir)
     saved_cfg = storage.join(spath, "config.yaml")
     exp_path = storage.join(spath, EXPERIMENT)
@@ -277,7 +250,46 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
         raise ConfigError(f"tune.name: a search already exists at {sdir}; use --resume, or another tune.name / --out")
     if cfg.train.selection == "best-test":
         raise ConfigError("train.selection: best-test reads the test sets; a search selects on validation only")
+    return cfg
 
+
+def _save_inputs(cfg: Config, sdir: str, corpus: Any, fingerprint: str, bench: Any) -> None:
+    """The search's config, corpus identity and benchmark, written when it starts."""
+    fs, spath = storage.filesystem(sdir)
+    storage.write_bytes_atomic(fs, storage.join(spath, "config.yaml"), to_yaml(cfg).encode())
+    storage.write_json_atomic(fs, storage.join(spath, "corpus.json"), {"uri": corpus.uri, "fingerprint": fingerprint})
+    bench.save(storage.join(sdir, "benchmark.json"))
+
+
+def _tuner(cfg: Config, trainable: Any, space: list[Any], sdir: str, total_steps: int, limit: int, resume: bool) -> Any:
+    """A new Tuner over ``space`` (Optuna search, ASHA or FIFO), or the restored one of a resumed search."""
+    from ray import tune
+
+    fs, spath = storage.filesystem(sdir)
+    arrow_fs = storage.arrow_filesystem(fs)
+    exp_path = storage.join(spath, EXPERIMENT)
+    if resume:
+        return tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                  storage_filesystem=arrow_fs)
+    return tune.Tuner(
+        trainable,
+        param_space=tune_domains(space),
+        tune_config=tune.TuneConfig(search_alg=_searcher(cfg, space), scheduler=_scheduler(cfg, total_steps),
+                                    num_samples=cfg.tune.trials, max_concurrent_trials=limit),
+        run_config=tune.RunConfig(name=EXPERIMENT, storage_path=spath, storage_filesystem=arrow_fs, verbose=1,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+
+
+def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
+    """Run (or, with ``resume``, continue) the search of ``cfg.tune``; write its results; return a summary."""
+    from ray import tune
+
+    from omnivad.corpus.benchmark import build_benchmark
+    from omnivad.protocols.setup import check_corpus_uri, ensure_corpus, ensure_ray, selected_domains
+
+    sdir = search_dir_of(cfg)
+    cfg = _search_config(cfg, sdir, resume)
     check_corpus_uri(cfg)  # before Ray starts
     ensure_ray(cfg)
     corpus = ensure_corpus(cfg)
@@ -288,32 +300,18 @@ def run_search(cfg: Config, resume: bool = False) -> dict[str, Any]:
     total_steps = sum(r["spec"]["steps"] for r in runs)
     fingerprint = corpus.fingerprint()
     if not resume:
-        storage.write_bytes_atomic(fs, saved_cfg, to_yaml(cfg).encode())
-        storage.write_json_atomic(fs, storage.join(spath, "corpus.json"), {"uri": corpus.uri, "fingerprint": fingerprint})
-        bench.save(storage.join(sdir, "benchmark.json"))
+        _save_inputs(cfg, sdir, corpus, fingerprint, bench)
 
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=dump(cfg), runs=runs, search_dir=sdir),
         {"CPU": 0.0, "memory": 1.0},  # a trial only waits on its Ray Train run (its workers hold the CPUs)
     )
     limit = max_concurrent_trials(cfg)
-    arrow_fs = storage.arrow_filesystem(fs)
     log(f"search {cfg.tune.objective} with {cfg.model.method}: {cfg.tune.trials} trial(s), {len(runs)} run(s) of "
-        f"{cfg.train.steps} steps each, {limit} at a time; space {', '.join(p.path for p in space)} → {sdir}")
+        f"{cfg.train.steps} steps each, {limit} at a time; "
+        f"space {', '.join(p.path for p in space)} → {sdir}")
     t0 = time.perf_counter()
-    if resume:
-        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True,
-                                   storage_filesystem=arrow_fs)
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            param_space=tune_domains(space),
-            tune_config=tune.TuneConfig(search_alg=_searcher(cfg, space), scheduler=_scheduler(cfg, total_steps),
-                                        num_samples=cfg.tune.trials, max_concurrent_trials=limit),
-            run_config=tune.RunConfig(name=EXPERIMENT, storage_path=spath, storage_filesystem=arrow_fs, verbose=1,
-                                      failure_config=tune.FailureConfig(max_failures=0)),
-        )
-    grid = tuner.fit()
+    grid = _tuner(cfg, trainable, space, sdir, total_steps, limit, resume).fit()
     rows = trial_rows(cfg, grid, space, total_steps)
     summary = write_results(cfg, sdir, rows, runs, space, corpus, bench.test_domains())
     summary.update(search_uri=sdir, wall_s=round(time.perf_counter() - t0, 1), corpus_fingerprint=fingerprint)
@@ -414,14 +412,12 @@ def evaluate_chosen(sdir: str, chosen: list[dict[str, Any]], runs: list[dict[str
     for row in chosen:
         tid = str(row["trial_id"])
         per: dict[str, Any] = {}
-        for o in ("E1", "E2"):
+        for o in dict.fromkeys(r["objective"] for r in runs):
             rs = [r for r in runs if r["objective"] == o]
-            if not rs:
-                continue
             per_domain: dict[str, Any] = {}
             for r in rs:
                 uri = model_uri(sdir, tid, r["spec"]["name"])
-                tested = [d for d in r["spec"]["head_domains"] if d in test_domains] if o == "E1" else [r["key"]]
+                tested = [d for d in r["tested"] if d in test_domains]
                 per_domain.update(evaluate_model(uri, corpus, tested)["per_domain"])
             per[o] = {"per_domain": per_domain, "mean_auc": float(np.mean([m["auc"] for m in per_domain.values()]))}
         out["trials"][tid] = per
