@@ -38,6 +38,7 @@ import hashlib
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -266,8 +267,27 @@ def build_benchmark(
         rows = list(corpus)
         fingerprint = ""
     by_domain = _group_rows(rows)
-
     aux_of = _resolve_merge(cfg.merge, by_domain)
+    domains = _resolve_domains(by_domain, aux_of, domains)
+    pools = {d: _Pool.build(d, by_domain, aux_of.get(d, [])) for d in domains}
+    volumes = _volumes(cfg, pools)
+    selected = {d: _select_folds(pools[d], volumes, cfg, d) for d in domains}
+    n_low = math.ceil(cfg.low_shot_fraction * (volumes[0] + volumes[1]) / 2 - 1e-9)
+    folds = [_make_fold(f, cfg, pools, selected, n_low) for f in range(cfg.folds)]
+    return Benchmark(
+        config=cfg.model_copy(deep=True),
+        corpus_fingerprint=fingerprint,
+        domains=domains,
+        volume_normal=volumes[0],
+        volume_abnormal=volumes[1],
+        pools={d: pool.stats() for d, pool in pools.items()},
+        folds=folds,
+        videos={d: _referenced(pools[d], folds, d) for d in domains},
+    )
+
+
+def _resolve_domains(by_domain: Mapping[str, Any], aux_of: Mapping[str, list[str]], domains: list[str] | None) -> list[str]:
+    """The benchmark's domains: ``domains`` checked against the corpus and the merge, else every unmerged domain."""
     merged = {a for auxes in aux_of.values() for a in auxes}
     if domains is None:
         domains = [d for d in by_domain if d not in merged]
@@ -283,112 +303,121 @@ def build_benchmark(
                 raise ConfigError(f"benchmark.merge: {d!r} is merged into {owner!r} and cannot also be a domain")
     if not domains:
         raise CorpusError("the benchmark has no domain")
+    return domains
 
-    # pools
-    videos: dict[str, dict[str, VideoInfo]] = {}
-    pools: dict[str, PoolStats] = {}
-    own: dict[str, dict[int, list[str]]] = {}
-    aux: dict[str, dict[int, list[str]]] = {}
-    tests: dict[str, list[str]] = {}
-    for d in domains:
-        infos: dict[str, VideoInfo] = {}
-        own[d] = {0: [], 1: []}
-        aux[d] = {0: [], 1: []}
-        tests[d] = []
+
+@dataclass
+class _Pool:
+    """One domain's pools (§2.3.2–3, A16, A17): its own and the auxiliary training ids by label, its test ids
+    and the info of every video it can reference."""
+
+    infos: dict[str, VideoInfo]
+    own: dict[int, list[str]]
+    aux: dict[int, list[str]]
+    tests: list[str]
+    aux_domains: list[str]
+
+    @classmethod
+    def build(cls, d: str, by_domain: Mapping[str, list[dict[str, Any]]], auxes: list[str]) -> _Pool:
+        pool = cls(infos={}, own={0: [], 1: []}, aux={0: [], 1: []}, tests=[], aux_domains=list(auxes))
         for r in by_domain[d]:
-            infos[r["video_id"]] = _info(r)
+            pool.infos[r["video_id"]] = _info(r)
             if r["split"] == TRAIN_SPLIT:
-                own[d][r["label"]].append(r["video_id"])
+                pool.own[r["label"]].append(r["video_id"])
             elif r["split"] == TEST_SPLIT:
-                tests[d].append(r["video_id"])
-        own_ids = set(infos)
-        for a in aux_of.get(d, []):
+                pool.tests.append(r["video_id"])
+        own_ids = set(pool.infos)
+        for a in auxes:
             for r in by_domain[a]:
-                if r["label"] == 0 and r["split"] != TRAIN_SPLIT:
-                    continue  # aux normal videos: training split only (§2.3.3)
-                vid = r["video_id"]
-                if vid in infos:
-                    where = "domain" if vid in own_ids else "another merged set of"
-                    raise CorpusError(
-                        f"benchmark.merge: video id {vid!r} of {a!r} is also in {where} {d!r}; ids must be unique"
-                    )
-                infos[vid] = _info(r)
-                aux[d][r["label"]].append(vid)
-        _assign_strata(d, infos, own[d][1] + aux[d][1])
-        videos[d] = infos
-        pools[d] = PoolStats(
-            own_normal=len(own[d][0]), own_abnormal=len(own[d][1]),
-            aux_normal=len(aux[d][0]), aux_abnormal=len(aux[d][1]), aux_domains=list(aux_of.get(d, [])),
-            test_normal=sum(infos[v].label == 0 for v in tests[d]),
-            test_abnormal=sum(infos[v].label == 1 for v in tests[d]),
+                pool.add_aux(d, a, r, own_ids)
+        _assign_strata(d, pool.infos, pool.own[1] + pool.aux[1])
+        return pool
+
+    def add_aux(self, d: str, a: str, r: Mapping[str, Any], own_ids: set[str]) -> None:
+        """Add a video of auxiliary set ``a`` (abnormal from any split, normal from ``train`` only, §2.3.3)."""
+        if r["label"] == 0 and r["split"] != TRAIN_SPLIT:
+            return  # aux normal videos: training split only (§2.3.3)
+        vid = r["video_id"]
+        if vid in self.infos:
+            where = "domain" if vid in own_ids else "another merged set of"
+            raise CorpusError(
+                f"benchmark.merge: video id {vid!r} of {a!r} is also in {where} {d!r}; ids must be unique"
+            )
+        self.infos[vid] = _info(r)
+        self.aux[r["label"]].append(vid)
+
+    def size(self, label: int) -> int:
+        return len(self.own[label]) + len(self.aux[label])
+
+    def stats(self) -> PoolStats:
+        return PoolStats(
+            own_normal=len(self.own[0]), own_abnormal=len(self.own[1]),
+            aux_normal=len(self.aux[0]), aux_abnormal=len(self.aux[1]), aux_domains=list(self.aux_domains),
+            test_normal=sum(self.infos[v].label == 0 for v in self.tests),
+            test_abnormal=sum(self.infos[v].label == 1 for v in self.tests),
         )
 
-    # volumes (§2.3.1)
+
+def _volumes(cfg: BenchmarkConfig, pools: Mapping[str, _Pool]) -> dict[int, int]:
+    """Normal (0) and abnormal (1) training videos per domain and fold (§2.3.1): as configured, else the
+    smallest pool's; an error naming the domain when a pool is smaller."""
     volumes: dict[int, int] = {}
     for label, requested, what in ((0, cfg.volume_normal, "normal"), (1, cfg.volume_abnormal, "abnormal")):
-        sizes = {d: len(own[d][label]) + len(aux[d][label]) for d in domains}
+        sizes = {d: pool.size(label) for d, pool in pools.items()}
         volume = requested if requested is not None else min(sizes.values())
-        for d in domains:
+        for d, pool in pools.items():
             if sizes[d] < volume or volume < 1:
-                extra = f" (own {len(own[d][label])} + {len(aux[d][label])} from {'+'.join(aux_of[d])})" if aux_of.get(d) else ""
+                extra = (f" (own {len(pool.own[label])} + {len(pool.aux[label])} from {'+'.join(pool.aux_domains)})"
+                         if pool.aux_domains else "")
                 raise CorpusError(
                     f"domain {d!r}: {sizes[d]} {what} training videos{extra}, "
                     f"{volume} needed per fold (benchmark.volume_{what})"
                 )
         volumes[label] = volume
+    return volumes
 
-    # selection per fold
-    selected: dict[str, list[dict[int, list[str]]]] = {}
-    for d in domains:
-        per_label = {}
+
+def _select_folds(pool: _Pool, volumes: Mapping[int, int], cfg: BenchmarkConfig, d: str) -> list[dict[int, list[str]]]:
+    """Each fold's selected training ids of one domain, by label."""
+    per_label = {
+        label: _select_with_aux(pool.own[label], pool.aux[label], pool.infos, volumes[label], label, cfg,
+                                key=(cfg.seed, d, label))
+        for label in (0, 1)
+    }
+    return [{0: per_label[0][f], 1: per_label[1][f]} for f in range(cfg.folds)]
+
+
+def _make_fold(f: int, cfg: BenchmarkConfig, pools: Mapping[str, _Pool],
+               selected: Mapping[str, list[dict[int, list[str]]]], n_low: int) -> Fold:
+    """Fold ``f``: per domain, validation carved out of the selection, low-shot subsets of the rest, the test split."""
+    seed = cfg.seed + f
+    fd = Fold(index=f, seed=seed)
+    for d, pool in pools.items():
+        train: list[str] = []
+        val: list[str] = []
+        low: list[str] = []
         for label in (0, 1):
-            per_label[label] = _select_with_aux(
-                own[d][label], aux[d][label], videos[d], volumes[label], label, cfg, key=(cfg.seed, d, label)
-            )
-        selected[d] = [{0: per_label[0][f], 1: per_label[1][f]} for f in range(cfg.folds)]
+            ids = sorted(selected[d][f][label])
+            n_val = _val_count(len(ids), cfg.val_fraction)
+            v = set(_rng(seed, d, "val", label).sample(ids, n_val))
+            tr = [i for i in ids if i not in v]
+            val.extend(i for i in ids if i in v)
+            train.extend(tr)
+            low.extend(_low_shot(tr, pool.infos, min(n_low, len(tr)), label, _rng(seed, d, "low_shot", label)))
+        fd.train[d] = sorted(train)
+        fd.val[d] = sorted(val)
+        fd.low_shot[d] = sorted(low)
+        fd.test[d] = sorted(pool.tests)
+    return fd
 
-    n_low = math.ceil(cfg.low_shot_fraction * (volumes[0] + volumes[1]) / 2 - 1e-9)
-    folds: list[Fold] = []
-    for f in range(cfg.folds):
-        seed = cfg.seed + f
-        fd = Fold(index=f, seed=seed)
-        for d in domains:
-            train: list[str] = []
-            val: list[str] = []
-            low: list[str] = []
-            for label in (0, 1):
-                ids = sorted(selected[d][f][label])
-                n_val = _val_count(len(ids), cfg.val_fraction)
-                rng = _rng(seed, d, "val", label)
-                v = set(rng.sample(ids, n_val))
-                tr = [i for i in ids if i not in v]
-                val.extend(i for i in ids if i in v)
-                train.extend(tr)
-                low.extend(_low_shot(tr, videos[d], min(n_low, len(tr)), label, _rng(seed, d, "low_shot", label)))
-            fd.train[d] = sorted(train)
-            fd.val[d] = sorted(val)
-            fd.low_shot[d] = sorted(low)
-            fd.test[d] = sorted(tests[d])
-        folds.append(fd)
 
-    referenced: dict[str, dict[str, VideoInfo]] = {}
-    for d in domains:
-        keep = set(tests[d])
-        for fd in folds:
-            keep.update(fd.train[d])
-            keep.update(fd.val[d])
-        referenced[d] = {vid: videos[d][vid] for vid in sorted(keep)}
-
-    return Benchmark(
-        config=cfg.model_copy(deep=True),
-        corpus_fingerprint=fingerprint,
-        domains=domains,
-        volume_normal=volumes[0],
-        volume_abnormal=volumes[1],
-        pools=pools,
-        folds=folds,
-        videos=referenced,
-    )
+def _referenced(pool: _Pool, folds: list[Fold], d: str) -> dict[str, VideoInfo]:
+    """The videos of domain ``d`` some fold uses (train, val or test), by id."""
+    keep = set(pool.tests)
+    for fd in folds:
+        keep.update(fd.train[d])
+        keep.update(fd.val[d])
+    return {vid: pool.infos[vid] for vid in sorted(keep)}
 
 
 # --------------------------------------------------------------------------------------------------
