@@ -116,36 +116,14 @@ class TrialStopped(RuntimeError):
 def _forward_callback(trial_id: str, objective: str, offset: int, done: dict[str, list[float]], objs: list[str]) -> Any:
     """A Ray Train callback that turns each validation report of a run into a Tune result, and ends the
     run (gracefully, through the Train controller) once ASHA has asked to stop the trial."""
-    from ray.tune.integration.ray_train import TuneReportCallback
+    from omnivad.tune.ray_hooks import ForwardValidation
 
-    class ForwardValidation(TuneReportCallback):
-        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
-            m = metrics[0]  # rank 0 validates
-            if "val_auc" not in m:
-                return
-            result = {"step": offset + int(m["step"]), "val_auc": float(m["val_auc"]), "run": f"{objective}",
-                      **_objective_values(done, objs, (objective, float(m["val_auc"])))}
-            super().after_report(run_context, [result], checkpoint)
-            if stop_requested(trial_id):
-                raise TrialStopped(f"trial {trial_id}: stopped by ASHA at step {result['step']}")
-
-    return ForwardValidation()
+    return ForwardValidation(trial_id, objective, offset, done, objs)
 
 
 def _graceful_asha(**kwargs: Any) -> Any:
-    """ASHA whose STOP is a request the trial honours at its next report, instead of Tune killing the
-    trial's actor: a killed actor would take its Ray Train controller down without releasing the
-    workers' placement group (Ray Train's own cleaner needs the dashboard's state API)."""
-    from ray.experimental import internal_kv
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-
-    class GracefulASHA(ASHAScheduler):
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-            action = super().on_trial_result(tune_controller, trial, result)
-            if action == TrialScheduler.STOP and result.get(self._time_attr, 0) < self._max_t:
-                internal_kv._internal_kv_put(_stop_key(trial.trial_id), b"1", namespace=STOP_NAMESPACE)
-                return TrialScheduler.CONTINUE
-            return TrialScheduler.CONTINUE if action == TrialScheduler.STOP else action
+    """ASHA whose STOP is a request the trial honours at its next report (:class:`omnivad.tune.ray_hooks.GracefulASHA`)."""
+    from omnivad.tune.ray_hooks import GracefulASHA
 
     return GracefulASHA(**kwargs)
 
