@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from omnivad.errors import OmnivadError
 
@@ -361,19 +361,19 @@ def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
 
 
 def entry() -> None:
-    """Console-script entry: run :func:`main`, then leave without interpreter teardown.
+    """Console-script entry (``python -m omnivad``): run :func:`main`, then :func:`shutdown_and_exit`."""
+    shutdown_and_exit(main())
 
-    pyarrow's reader threads can abort a process during interpreter teardown ("terminate called
-    without an active exception", apache/arrow#34314); all output is flushed and Ray is shut down
-    first, so skipping teardown loses nothing.
+
+def shutdown_and_exit(code: int) -> NoReturn:
+    """Exit with ``code`` through the normal interpreter exit, Ray shut down first.
+
+    pyarrow's reader threads can abort a process during interpreter teardown ("terminate called without
+    an active exception", apache/arrow#34314: a native thread that still needs the GIL once finalization
+    has begun). So Ray (its workers and Ray Data's executor, with their pyarrow reads) is shut down and
+    the output flushed while the interpreter is still whole; then ``sys.exit`` runs the atexit handlers
+    and the teardown as usual.
     """
-    code = main()
-    shutdown_and_exit(code)
-
-
-def shutdown_and_exit(code: int) -> None:
-    import os
-
     if "ray" in sys.modules:
         import ray
 
@@ -381,5 +381,4 @@ def shutdown_and_exit(code: int) -> None:
             ray.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
-
+    sys.exit(code)
