@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from omnivad.errors import OmnivadError
 
@@ -204,8 +204,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="omnivad", description="multi-domain video anomaly detection on Ray")
     sub = p.add_subparsers(dest="command", required=True)
-
     corpus = sub.add_parser("corpus", help="import, inspect and synthesise corpora").add_subparsers(dest="corpus_cmd", required=True)
+    _add_corpus_import(corpus)
+    _add_corpus_add_side(corpus)
+    _add_corpus_info_verify(corpus)
+    _add_corpus_synth(corpus)
+    _add_benchmark(sub)
+    _add_evaluate(sub)
+    run = sub.add_parser("run", help="run a protocol (same as jobs/mdvad.py)")
+    add_run_args(run)
+    run.set_defaults(func=run_main)
+    return p
+
+
+def _add_corpus_import(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = corpus.add_parser("import", help="import pre-extracted snippet features")
     imp.add_argument("--format", choices=["rtfm", "xd"], required=True)
     imp.add_argument("--list", required=True, help="list file of per-video .npy paths")
@@ -225,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="prepend PREFIX to every video id of this import (splits whose files share names)")
     imp.add_argument("--quiet", action="store_true")
     imp.set_defaults(func=_corpus_import)
+
+
+def _add_corpus_add_side(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     side = corpus.add_parser("add-side", help="attach per-snippet side signals (flow magnitude, object scores)")
     side.add_argument("--corpus", required=True, help="corpus URI (path or s3://)")
     side.add_argument("--domain", required=True)
@@ -234,12 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     side.add_argument("--quiet", action="store_true")
     side.set_defaults(func=_corpus_add_side)
 
+
+def _add_corpus_info_verify(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     info = corpus.add_parser("info", help="videos, labels, categories and snippets per domain and split")
     info.add_argument("uri")
     info.set_defaults(func=_corpus_info)
     ver = corpus.add_parser("verify", help="check every part of a corpus against the sha256 in its manifest")
     ver.add_argument("uri")
     ver.set_defaults(func=_corpus_verify)
+
+
+def _add_corpus_synth(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     syn = corpus.add_parser("synth", help="make a synthetic multi-domain corpus with planted conflicts")
     syn.add_argument("--out", required=True)
     syn.add_argument("--domains", type=int)
@@ -250,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int)
     syn.set_defaults(func=_corpus_synth)
 
+
+def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("benchmark", help="MDVAD benchmark splits").add_subparsers(dest="bench_cmd", required=True)
     bb = bench.add_parser("build", help="balanced folds, validation, low-shot and leave-one-out splits")
     bb.add_argument("--corpus", required=True)
@@ -258,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     bb.set_defaults(func=_benchmark_build)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("evaluate", help="frame-level AUC/AP of score files, community protocol")
     ev.add_argument("--corpus", required=True)
     ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
@@ -266,11 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="scores: fit scores to every gt frame (MDVAD, BN-WVAD); gt: fit the gt to 16*T (RTFM)")
     ev.add_argument("--out", help="write the JSON here")
     ev.set_defaults(func=_evaluate)
-
-    run = sub.add_parser("run", help="run a protocol (same as jobs/mdvad.py)")
-    add_run_args(run)
-    run.set_defaults(func=run_main)
-    return p
 
 
 class Interrupted(KeyboardInterrupt):
@@ -342,19 +361,19 @@ def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
 
 
 def entry() -> None:
-    """Console-script entry: run :func:`main`, then leave without interpreter teardown.
+    """Console-script entry (``python -m omnivad``): run :func:`main`, then :func:`shutdown_and_exit`."""
+    shutdown_and_exit(main())
 
-    pyarrow's reader threads can abort a process during interpreter teardown ("terminate called
-    without an active exception", apache/arrow#34314); all output is flushed and Ray is shut down
-    first, so skipping teardown loses nothing.
+
+def shutdown_and_exit(code: int) -> NoReturn:
+    """Exit with ``code`` through the normal interpreter exit, Ray shut down first.
+
+    pyarrow's reader threads can abort a process during interpreter teardown ("terminate called without
+    an active exception", apache/arrow#34314: a native thread that still needs the GIL once finalization
+    has begun). So Ray (its workers and Ray Data's executor, with their pyarrow reads) is shut down and
+    the output flushed while the interpreter is still whole; then ``sys.exit`` runs the atexit handlers
+    and the teardown as usual.
     """
-    code = main()
-    shutdown_and_exit(code)
-
-
-def shutdown_and_exit(code: int) -> None:
-    import os
-
     if "ray" in sys.modules:
         import ray
 
@@ -362,5 +381,4 @@ def shutdown_and_exit(code: int) -> None:
             ray.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
-
+    sys.exit(code)

@@ -268,7 +268,30 @@ def _evaluate(
     where: str,
     align: str = "scores",
 ) -> dict[str, Any]:
-    # Resolve each evaluated video's score: "domain/video_id" first, then "video_id".
+    resolved, used = _resolve_scores(by_domain, evaluated, scores, where)
+    _check_unknown_keys(by_domain, scores, used, where)
+    _check_score_lengths(by_domain, evaluated, resolved, where)
+    per_domain: dict[str, dict[str, Any]] = {}
+    for d in evaluated:
+        vids = [(v.video_id, v.gt, v.label) for v in by_domain[d] if v.gt is not None]
+        per_domain[d] = evaluate_domain(vids, resolved[d], d, frames_per_snippet, align)
+    return {
+        "per_domain": per_domain,
+        "mean_auc": float(np.mean([r["auc"] for r in per_domain.values()])),
+        "mean_ap": float(np.mean([r["ap"] for r in per_domain.values()])),
+    }
+
+
+def _resolve_scores(
+    by_domain: Mapping[str, list[_TestVideo]],
+    evaluated: Sequence[str],
+    scores: Mapping[str, np.ndarray],
+    where: str,
+) -> tuple[dict[str, dict[str, np.ndarray]], set[str]]:
+    """Each evaluated video's score: key ``domain/video_id`` first, then ``video_id``.
+
+    Returns the scores of the videos with ground truth per domain and the keys used; a bare key
+    matching videos of several domains, or a video with ground truth but no score, is an error."""
     owners: dict[str, list[str]] = {}  # bare key -> evaluated domains with a video of that id lacking a qualified key
     resolved: dict[str, dict[str, np.ndarray]] = {}
     used: set[str] = set()
@@ -298,8 +321,14 @@ def _evaluate(
         )
     if missing:
         raise MetricError(f"{where}: {_name_some(missing, 'test videos without scores')}")
-    # Keys naming a video of this split that were not used (a domain not evaluated now, or a bare id
-    # shadowed by its qualified key) are accepted and ignored.
+    return resolved, used
+
+
+def _check_unknown_keys(
+    by_domain: Mapping[str, list[_TestVideo]], scores: Mapping[str, np.ndarray], used: set[str], where: str
+) -> None:
+    """Keys naming a video of this split that were not used (a domain not evaluated now, or a bare id
+    shadowed by its qualified key) are accepted and ignored; any other key is an error."""
     known: set[str] = set()
     for d, vids in by_domain.items():
         for v in vids:
@@ -308,7 +337,15 @@ def _evaluate(
     extra = [k for k in scores if k not in used and k not in known]
     if extra:
         raise MetricError(f"{where}: {_name_some(extra, 'scores for ids that are not test videos')}")
-    # Lengths: a score array must have one row per snippet.
+
+
+def _check_score_lengths(
+    by_domain: Mapping[str, list[_TestVideo]],
+    evaluated: Sequence[str],
+    resolved: Mapping[str, Mapping[str, np.ndarray]],
+    where: str,
+) -> None:
+    """A score array must have one row per snippet."""
     wrong = []
     for d in evaluated:
         for v in by_domain[d]:
@@ -323,15 +360,6 @@ def _evaluate(
         more = f"; ... ({len(wrong) - _MAX_NAMED} more)" if len(wrong) > _MAX_NAMED else ""
         shown = "; ".join(wrong[:_MAX_NAMED]) + more
         raise MetricError(f"{where}: {len(wrong)} score arrays do not match their video's snippet count: {shown}")
-    per_domain: dict[str, dict[str, Any]] = {}
-    for d in evaluated:
-        vids = [(v.video_id, v.gt, v.label) for v in by_domain[d] if v.gt is not None]
-        per_domain[d] = evaluate_domain(vids, resolved[d], d, frames_per_snippet, align)
-    return {
-        "per_domain": per_domain,
-        "mean_auc": float(np.mean([r["auc"] for r in per_domain.values()])),
-        "mean_ap": float(np.mean([r["ap"] for r in per_domain.values()])),
-    }
 
 
 def evaluate_corpus(

@@ -523,54 +523,79 @@ def import_corpus(
     still keyed by the file stem. Returns the committed manifest. Raises :class:`CorpusError` (naming the
     file, line or video at fault) on any invalid input, in which case nothing is written.
     """
+    _check_import_names(fmt, domain, split, id_prefix)
+    list_s = str(list_path)
+    entries = _read_entries(
+        fmt, list_s, out, domain=domain, gt=str(gt) if gt is not None else None,
+        labels=str(labels) if labels is not None else None, abnormal_pattern=abnormal_pattern,
+        abnormal_first=abnormal_first, roots=roots, average_crops=average_crops, backbone=backbone,
+        id_prefix=id_prefix,
+    )
+    # pass 2: data, through the transactional writer (it takes the corpus's write lock)
+    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt, verify=verify,
+                          part_bytes=part_bytes)
+    try:
+        _check_not_taken(entries, writer.existing_ids(domain), list_s, out, domain, split, id_prefix)
+        _write_entries(writer, entries, list_s, domain, split, average_crops, progress)
+        return writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _check_import_names(fmt: str, domain: str, split: str, id_prefix: str) -> None:
     if fmt not in FORMATS:
         raise CorpusError(f"unknown import format {fmt!r} (known: {', '.join(FORMATS)})")
     check_name("domain", domain)
     check_name("split", split)
     if id_prefix:
         check_name("--id-prefix", id_prefix)
-    list_s = str(list_path)
-    gt_s = str(gt) if gt is not None else None
-    labels_s = str(labels) if labels is not None else None
 
-    # ---- pass 1: headers and metadata only
+
+def _read_entries(
+    fmt: str, list_s: str, out: str, *, domain: str, gt: str | None, labels: str | None,
+    abnormal_pattern: str | None, abnormal_first: int | None, roots: Sequence[Any], average_crops: bool,
+    backbone: str, id_prefix: str,
+) -> list[_Entry]:
+    """Pass 1 of :func:`import_corpus`: headers and metadata only; every entry checked, labelled and
+    given its stored (prefixed) video id."""
     lines = read_list(list_s, roots)
     _check_missing(lines, list_s)
     entries = _rtfm_entries(lines, list_s) if fmt == "rtfm" else _xd_entries(lines, list_s)
     existing = Corpus.open(out).manifest if Corpus.exists(out) else None
     _check_shapes(entries, list_s, existing, domain, average_crops, out)
-    if gt_s is not None:
-        _assign_gt(entries, gt_s)
-    _assign_labels(entries, fmt=fmt, has_gt=gt_s is not None, labels=labels_s,
+    if gt is not None:
+        _assign_gt(entries, gt)
+    _assign_labels(entries, fmt=fmt, has_gt=gt is not None, labels=labels,
                    abnormal_pattern=abnormal_pattern, abnormal_first=abnormal_first)
     if existing is not None and existing.backbone not in ("unknown", backbone) and backbone != "unknown":
         raise CorpusError(f"{out}: corpus backbone is {existing.backbone!r}, these features are {backbone!r}")
     for e in entries:  # labels were looked up by file stem; the stored id carries the prefix
         e.video_id = id_prefix + e.video_id
         check_video_id(e.video_id, f"{list_s}:{e.files[0].lineno}")
+    return entries
 
-    # ---- pass 2: data, through the transactional writer (it takes the corpus's write lock)
-    writer = CorpusWriter(out, feature_dim=entries[0].dim, backbone=backbone, source_format=fmt, verify=verify,
-                          part_bytes=part_bytes)
-    try:
-        taken = writer.existing_ids(domain)
-        dup = [e.video_id for e in entries if e.video_id in taken]
-        if dup:
-            shown = ", ".join(repr(d) for d in dup[:_MAX_LISTED])
-            more = f" (and {len(dup) - _MAX_LISTED} more)" if len(dup) > _MAX_LISTED else ""
-            hint = (f"; files of different splits with the same names need --id-prefix (e.g. --id-prefix {split[:2]}_)"
-                    if not id_prefix else f"; pick another --id-prefix than {id_prefix!r}")
-            raise CorpusError(f"{list_s}: {len(dup)} video(s) already in domain {domain!r} of {out}: {shown}{more}{hint}")
-        tick = _Progress(len(entries), f"{domain}/{split}", progress)
-        for i, e in enumerate(entries, start=1):
-            feats = _load_features(e, list_s, average_crops)
-            writer.add(Video(video_id=e.video_id, domain=domain, split=split, label=e.label,
-                             features=feats, categories=list(e.categories), gt=e.gt))
-            tick(i)
-        return writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+
+def _check_not_taken(entries: Sequence[_Entry], taken: set[str], list_s: str, out: str, domain: str, split: str,
+                     id_prefix: str) -> None:
+    dup = [e.video_id for e in entries if e.video_id in taken]
+    if dup:
+        shown = ", ".join(repr(d) for d in dup[:_MAX_LISTED])
+        more = f" (and {len(dup) - _MAX_LISTED} more)" if len(dup) > _MAX_LISTED else ""
+        hint = (f"; files of different splits with the same names need --id-prefix (e.g. --id-prefix {split[:2]}_)"
+                if not id_prefix else f"; pick another --id-prefix than {id_prefix!r}")
+        raise CorpusError(f"{list_s}: {len(dup)} video(s) already in domain {domain!r} of {out}: {shown}{more}{hint}")
+
+
+def _write_entries(writer: CorpusWriter, entries: Sequence[_Entry], list_s: str, domain: str, split: str,
+                   average_crops: bool, progress: bool) -> None:
+    """Pass 2 of :func:`import_corpus`: load each video's features and add it to ``writer``."""
+    tick = _Progress(len(entries), f"{domain}/{split}", progress)
+    for i, e in enumerate(entries, start=1):
+        feats = _load_features(e, list_s, average_crops)
+        writer.add(Video(video_id=e.video_id, domain=domain, split=split, label=e.label,
+                         features=feats, categories=list(e.categories), gt=e.gt))
+        tick(i)
 
 
 # --------------------------------------------------------------------------------------------------

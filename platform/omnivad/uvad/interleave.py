@@ -207,10 +207,34 @@ def run_domain(dd: DomainData, cfg: UVADConfig, executor: Executor, out_uri: str
 
     ``state["executed"]`` lists the (module, loop) pairs trained by *this* call (resume evidence).
     """
-    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    log = log or _log_stderr
     store = LoopStore(out_uri)
+    t1 = th.initial_threshold(cfg.q, dd.train.n)
+    state, tensors = _load_or_start(store, dd, cfg, t1, out_uri)
+    state["executed"] = []
+    if state["finished"]:
+        log(f"[uvad] {dd.domain}: already finished ({len(state['modules'])} modules)")
+        return state
+    run = _DomainRun(dd=dd, cfg=cfg, executor=executor, store=store, state=state, t1=t1, log=log,
+                     crash=os.environ.get(CRASH_ENV), w=tensors["w"].numpy(), i_global=_idx(tensors["I_global"]))
+    k, t = state["module"], state["loop"]
+    while k <= cfg.max_modules:
+        run.resume_module(tensors, t)
+        run.module(k, t)
+        if state["finished"]:
+            break
+        k, t = k + 1, 0
+    return state
+
+
+def _log_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load_or_start(store: LoopStore, dd: DomainData, cfg: UVADConfig, t1: int,
+                   out_uri: str) -> tuple[dict[str, Any], Any]:
+    """The last committed loop state of ``store``, or the state before module 1 loop 1."""
     n = dd.train.n
-    t1 = th.initial_threshold(cfg.q, n)
     state, tensors = store.load()
     if state is None:
         rng = np.random.default_rng(cfg.seed)
@@ -221,81 +245,114 @@ def run_domain(dd: DomainData, cfg: UVADConfig, executor: Executor, out_uri: str
                    "ws": None, "I_module": None, "I_global": None, "s": None}
     elif state.get("n_snippets") != n:
         raise ValueError(f"{out_uri}/{STATE}: written for {state.get('n_snippets')} training snippets, the corpus has {n}")
-    state["executed"] = []
-    if state["finished"]:
-        log(f"[uvad] {dd.domain}: already finished ({len(state['modules'])} modules)")
-        return state
-    crash = os.environ.get(CRASH_ENV)
-    w = tensors["w"].numpy()
-    i_global = _idx(tensors["I_global"])
-    k, t = state["module"], state["loop"]
-    while k <= cfg.max_modules:
-        occ_state, ws_state = (tensors["occ"], tensors["ws"]) if t > 0 else (None, None)
-        i_module = _idx(tensors["I_module"]) if t > 0 else None
-        s_prev = tensors["s"].numpy() if (t > 0 and tensors["s"] is not None) else None
+    return state, tensors
+
+
+@dataclass
+class _DomainRun:
+    """One :func:`run_domain` call: its inputs, the ``state`` dict it records into, and what one loop hands
+    to the next (soft labels ``w``, both models, the running intersections, the last WS scores)."""
+
+    dd: DomainData
+    cfg: UVADConfig
+    executor: Executor
+    store: LoopStore
+    state: dict[str, Any]
+    t1: int
+    log: Any
+    w: np.ndarray
+    i_global: np.ndarray | None
+    occ_state: dict | None = None
+    ws_state: dict | None = None
+    i_module: np.ndarray | None = None
+    s_prev: np.ndarray | None = None
+    crash: str | None = None  # CRASH_ENV
+
+    def resume_module(self, tensors: dict[str, Any], t: int) -> None:
+        """Models, module intersection and last scores of the checkpoint when resuming inside a module
+        (``t > 0``); none for a fresh module."""
+        self.occ_state, self.ws_state = (tensors["occ"], tensors["ws"]) if t > 0 else (None, None)
+        self.i_module = _idx(tensors["I_module"]) if t > 0 else None
+        self.s_prev = tensors["s"].numpy() if (t > 0 and tensors["s"] is not None) else None
+
+    def module(self, k: int, t: int) -> None:
+        """Loops ``t+1 ..`` of module ``k``, each checkpointed, until the loop cap or convergence."""
+        cfg, state = self.cfg, self.state
         init_occ, init_ws = _seed(cfg.seed, k, 0), _seed(cfg.seed, k, 1)
         converged = False
         while t < cfg.loops and not converged:
             t += 1
-            tic = time.time()
-            tag = f"m{k}-l{t}"
-            # --- wOCC step (Eq. 2) and its snippet scores
-            occ_state, occ_losses = executor.train_occ(dd, occ_state, w, init_occ, _seed(cfg.seed, k, t, 2), tag)
-            a_obj = executor.score_occ(dd, occ_state, dd.objects, tag)
-            ahat = dd.objects.snippet_scores(a_obj, dd.train)
-            a_set = th.top_set(ahat, cfg.q)
-            i_module = a_set if i_module is None else np.intersect1d(i_module, a_set)
-            # --- hard labels (Eq. 3) → WS
-            labels = th.hard_labels(ahat, state["T"], cfg.q if k == 1 else None)
-            ahat_ws = ahat
-            if cfg.cleanup:
-                labels, ahat_ws = th.cleanup(labels, ahat)
-            ws_state, ws_losses = executor.train_ws(dd, ws_state, labels, ahat_ws, init_ws, _seed(cfg.seed, k, t, 3), tag)
-            s = executor.score_ws(dd, ws_state, dd.train, tag)
-            # --- soft labels (Eq. 6) → wOCC of the next loop
-            w = dd.objects.weights_from_snippets(s)
-            delta_s = float(np.abs(s - s_prev).mean()) if s_prev is not None else None
-            s_prev = s
-            rec = {
-                "module": k, "loop": t, "T": int(state["T"]), "n_abnormal": int(labels.sum()),
-                "top_q": int(len(a_set)), "intersection_module": int(len(i_module)),
-                "precision": precision(labels, dd.train_gt),
-                "occ_loss_first": occ_losses[0], "occ_loss_last": occ_losses[-1], "ws_loss_last": ws_losses[-1],
-                "delta_s": delta_s, **evaluate_models(dd, executor, occ_state, ws_state, tag),
-                "seconds": round(time.time() - tic, 2),
-            }
+            rec = self._loop(k, t, init_occ, init_ws)
             state["loops"].append(rec)
             state["executed"].append([k, t])
-            log(f"[uvad] {dd.domain} module {k} loop {t}: T={rec['T']} |I|={rec['intersection_module']} "
-                f"prec={_fmt(rec['precision'])} occ AUC={_fmt(rec['occ_auc'])} ws AUC={_fmt(rec['ws_auc'])} "
-                f"({rec['seconds']}s)")
+            self.log(f"[uvad] {self.dd.domain} module {k} loop {t}: T={rec['T']} |I|={rec['intersection_module']} "
+                     f"prec={_fmt(rec['precision'])} occ AUC={_fmt(rec['occ_auc'])} ws AUC={_fmt(rec['ws_auc'])} "
+                     f"({rec['seconds']}s)")
+            delta_s = rec["delta_s"]
             converged = cfg.converge_tol is not None and delta_s is not None and delta_s <= cfg.converge_tol
             last_loop = t >= cfg.loops or converged
             if last_loop:
-                size_prev = None if i_global is None else len(i_global)
-                i_global = i_module if i_global is None else np.intersect1d(i_global, i_module)
-                state["sizes"].append(int(len(i_global)))
-                stop, drop, ref = th.should_stop(state["sizes"], t1, cfg.stop_ratio, cfg.stop_reference)
-                state["modules"].append({
-                    "module": k, "T": int(state["T"]), "loops": t, "intersection": int(len(i_global)),
-                    "T_next": int(len(i_global)), "drop": drop, "reference_drop": ref, "stop": bool(stop),
-                    "occ_auc": rec["occ_auc"], "ws_auc": rec["ws_auc"], "precision": rec["precision"],
-                    "prev_intersection": size_prev,
-                })
-                state["T"] = int(len(i_global))
-                if stop or k >= cfg.max_modules or state["T"] == 0:
-                    state["finished"] = True
-                    state["stopped_by"] = "rule" if stop else "module cap" if k >= cfg.max_modules else "empty intersection"
+                self._close_module(k, t, rec)
             # the next loop to run: a finished module hands over to a fresh one
             state["module"], state["loop"] = (k + 1, 0) if last_loop and not state["finished"] else (k, t)
-            store.save(state, {"w": torch.from_numpy(np.asarray(w, np.float32)), "occ": occ_state, "ws": ws_state,
-                               "I_module": _t(i_module), "I_global": _t(i_global), "s": torch.from_numpy(s)})
-            if crash == f"{k}:{t}":
-                raise CrashHook(f"{CRASH_ENV}={crash}: simulated crash after module {k} loop {t}")
-        if state["finished"]:
-            break
-        k, t = k + 1, 0
-    return state
+            self.store.save(state, self._tensors())
+            if self.crash == f"{k}:{t}":
+                raise CrashHook(f"{CRASH_ENV}={self.crash}: simulated crash after module {k} loop {t}")
+
+    def _loop(self, k: int, t: int, init_occ: int, init_ws: int) -> dict[str, Any]:
+        """Loop ``t`` of module ``k``: wOCC → hard labels → WS → soft labels; returns its record."""
+        dd, cfg, ex = self.dd, self.cfg, self.executor
+        tic = time.time()
+        tag = f"m{k}-l{t}"
+        # --- wOCC step (Eq. 2) and its snippet scores
+        self.occ_state, occ_losses = ex.train_occ(dd, self.occ_state, self.w, init_occ, _seed(cfg.seed, k, t, 2), tag)
+        a_obj = ex.score_occ(dd, self.occ_state, dd.objects, tag)
+        ahat = dd.objects.snippet_scores(a_obj, dd.train)
+        a_set = th.top_set(ahat, cfg.q)
+        self.i_module = a_set if self.i_module is None else np.intersect1d(self.i_module, a_set)
+        # --- hard labels (Eq. 3) → WS
+        labels = th.hard_labels(ahat, self.state["T"], cfg.q if k == 1 else None)
+        ahat_ws = ahat
+        if cfg.cleanup:
+            labels, ahat_ws = th.cleanup(labels, ahat)
+        self.ws_state, ws_losses = ex.train_ws(dd, self.ws_state, labels, ahat_ws, init_ws, _seed(cfg.seed, k, t, 3), tag)
+        s = ex.score_ws(dd, self.ws_state, dd.train, tag)
+        # --- soft labels (Eq. 6) → wOCC of the next loop
+        self.w = dd.objects.weights_from_snippets(s)
+        delta_s = float(np.abs(s - self.s_prev).mean()) if self.s_prev is not None else None
+        self.s_prev = s
+        return {
+            "module": k, "loop": t, "T": int(self.state["T"]), "n_abnormal": int(labels.sum()),
+            "top_q": int(len(a_set)), "intersection_module": int(len(self.i_module)),
+            "precision": precision(labels, dd.train_gt),
+            "occ_loss_first": occ_losses[0], "occ_loss_last": occ_losses[-1], "ws_loss_last": ws_losses[-1],
+            "delta_s": delta_s, **evaluate_models(dd, ex, self.occ_state, self.ws_state, tag),
+            "seconds": round(time.time() - tic, 2),
+        }
+
+    def _close_module(self, k: int, t: int, rec: dict[str, Any]) -> None:
+        """After the last loop of module ``k``: the global intersection, the stopping rule, the next T."""
+        cfg, state = self.cfg, self.state
+        assert self.i_module is not None
+        size_prev = None if self.i_global is None else len(self.i_global)
+        self.i_global = self.i_module if self.i_global is None else np.intersect1d(self.i_global, self.i_module)
+        state["sizes"].append(int(len(self.i_global)))
+        stop, drop, ref = th.should_stop(state["sizes"], self.t1, cfg.stop_ratio, cfg.stop_reference)
+        state["modules"].append({
+            "module": k, "T": int(state["T"]), "loops": t, "intersection": int(len(self.i_global)),
+            "T_next": int(len(self.i_global)), "drop": drop, "reference_drop": ref, "stop": bool(stop),
+            "occ_auc": rec["occ_auc"], "ws_auc": rec["ws_auc"], "precision": rec["precision"],
+            "prev_intersection": size_prev,
+        })
+        state["T"] = int(len(self.i_global))
+        if stop or k >= cfg.max_modules or state["T"] == 0:
+            state["finished"] = True
+            state["stopped_by"] = "rule" if stop else "module cap" if k >= cfg.max_modules else "empty intersection"
+
+    def _tensors(self) -> dict[str, Any]:
+        assert self.s_prev is not None
+        return {"w": torch.from_numpy(np.asarray(self.w, np.float32)), "occ": self.occ_state, "ws": self.ws_state,
+                "I_module": _t(self.i_module), "I_global": _t(self.i_global), "s": torch.from_numpy(self.s_prev)}
 
 
 def evaluate_models(dd: DomainData, executor: Executor, occ_state: dict, ws_state: dict, tag: str) -> dict[str, float | None]:

@@ -368,43 +368,16 @@ def extract_corpus(
     check_resources(v, use_gpu)
     rep = ExtractReport(corpus=out, domain=domain, split=split, backbone=v.backbone, feature_dim=dim, n_crops=n_crops(v.crops))
     report_uri = report or storage.join(out, "reports", f"extract-{domain.replace(',', '+')}-{split.replace(',', '+')}.json")
-    say = (lambda msg: print(f"[extract] {msg}", file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    say = _Say(progress)
     say(f"{len(items)} videos → {out} ({domain}/{split}), backbone {v.backbone} ({dim}-d, {rep.n_crops} crop(s)), "
         f"{v.actors} actor(s){' on GPU' if use_gpu else ''}")
-    pending: dict[str, _Pending] = {}
-    failed: set[str] = set()
-    done: set[str] = set()
     ds = snippet_dataset(list(items), v, use_gpu)
     try:
         with CorpusWriter(out, feature_dim=dim, backbone=_backbone_tag(v), frames_per_snippet=v.frames_per_snippet,
                           source_format="video", part_bytes=v.part_bytes) as writer:
-            for it in items.values():  # before any decoding: a rerun into the same corpus fails at once
-                if it.video_id in writer.existing_ids(it.domain):
-                    raise VideoError(f"{it.uri}: video id {it.video_id!r} is already in domain {it.domain!r} of {out} "
-                                     f"(videos of another split with the same names need --id-prefix)")
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                for i, uri in enumerate(batch["uri"]):
-                    uri = str(uri)
-                    if uri in failed:
-                        continue
-                    if batch["error"][i]:
-                        _fail(str(batch["error"][i]), uri, v, rep, failed, pending)
-                        continue
-                    p = pending.setdefault(uri, _Pending())
-                    p.add(int(batch["index"][i]), np.array(batch["features"][i]), bool(batch["last"][i]),
-                          int(batch["n_src"][i]), int(batch["n_frames"][i]), float(batch["fps"][i]))
-                    if p.complete:
-                        writer.add(_video(items[uri], pending.pop(uri), v))
-                        done.add(uri)
-                        rep.extracted.append({"video_id": items[uri].video_id, "domain": items[uri].domain,
-                                              "split": items[uri].split, "n_snippets": p.total, "n_frames": p.n_frames})
-                        say(f"{len(rep.extracted) + len(rep.skipped)}/{len(items)} {items[uri].video_id}: "
-                            f"{p.total} snippets, {p.n_frames} frames")
-            lost = sorted(set(items) - failed - done)
-            if lost:  # cannot happen unless a stage dropped rows; never let it pass silently
-                raise VideoError(f"{lost[0]}: no features came back for {len(lost)} video(s)")
-            if not rep.extracted:
-                raise VideoError(f"{videos}: no video could be extracted ({len(rep.skipped)} failed)")
+            _check_ids_free(items, writer, out)
+            done, failed = _write_batches(ds, items, v, rep, writer, say)
+            _check_all_back(items, done, failed, rep, videos)
     except BaseException as exc:
         rep.status, rep.error = "failed", str(exc)
         rep.seconds = time.perf_counter() - t0
@@ -415,6 +388,67 @@ def extract_corpus(
     say(f"done: {len(rep.extracted)} videos, {rep.snippets} snippets in {rep.seconds:.1f}s "
         f"({rep.snippets / max(rep.seconds, 1e-9):.1f} snippets/s); skipped {len(rep.skipped)}; report {report_uri}")
     return rep
+
+
+class _Say:
+    """``[extract] …`` progress lines on stderr, or nothing when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, msg: str) -> None:
+        if self.enabled:
+            print(f"[extract] {msg}", file=sys.stderr, flush=True)
+
+
+def _check_ids_free(items: dict[str, VideoItem], writer: CorpusWriter, out: str) -> None:
+    """Before any decoding: a rerun into the same corpus fails at once."""
+    for it in items.values():
+        if it.video_id in writer.existing_ids(it.domain):
+            raise VideoError(f"{it.uri}: video id {it.video_id!r} is already in domain {it.domain!r} of {out} "
+                             f"(videos of another split with the same names need --id-prefix)")
+
+
+def _write_batches(ds: Any, items: dict[str, VideoItem], v: VideoConfig, rep: ExtractReport,
+                   writer: CorpusWriter, say: _Say) -> tuple[set[str], set[str]]:
+    """Gather the snippet rows of ``ds`` per video; write each video once all its snippets are in.
+
+    Returns the URIs written and the URIs skipped (``video.on_error=skip``)."""
+    pending: dict[str, _Pending] = {}
+    failed: set[str] = set()
+    done: set[str] = set()
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for i, uri in enumerate(batch["uri"]):
+            uri = str(uri)
+            if uri in failed:
+                continue
+            if batch["error"][i]:
+                _fail(str(batch["error"][i]), uri, v, rep, failed, pending)
+                continue
+            p = pending.setdefault(uri, _Pending())
+            p.add(int(batch["index"][i]), np.array(batch["features"][i]), bool(batch["last"][i]),
+                  int(batch["n_src"][i]), int(batch["n_frames"][i]), float(batch["fps"][i]))
+            if p.complete:
+                _write_video(writer, items[uri], pending.pop(uri), v, rep)
+                done.add(uri)
+                say(f"{len(rep.extracted) + len(rep.skipped)}/{len(items)} {items[uri].video_id}: "
+                    f"{p.total} snippets, {p.n_frames} frames")
+    return done, failed
+
+
+def _write_video(writer: CorpusWriter, item: VideoItem, p: _Pending, v: VideoConfig, rep: ExtractReport) -> None:
+    writer.add(_video(item, p, v))
+    rep.extracted.append({"video_id": item.video_id, "domain": item.domain,
+                          "split": item.split, "n_snippets": p.total, "n_frames": p.n_frames})
+
+
+def _check_all_back(items: dict[str, VideoItem], done: set[str], failed: set[str], rep: ExtractReport,
+                    videos: str) -> None:
+    lost = sorted(set(items) - failed - done)
+    if lost:  # cannot happen unless a stage dropped rows; never let it pass silently
+        raise VideoError(f"{lost[0]}: no features came back for {len(lost)} video(s)")
+    if not rep.extracted:
+        raise VideoError(f"{videos}: no video could be extracted ({len(rep.skipped)} failed)")
 
 
 def _fail(error: str, uri: str, v: VideoConfig, rep: ExtractReport, failed: set[str], pending: dict[str, _Pending]) -> None:
