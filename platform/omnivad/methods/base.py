@@ -29,6 +29,7 @@ class Method(Protocol):
     """A registered method. Implementations are stateless; state lives in the model."""
 
     name: str
+    section: str | None  # the config section the method owns (``cfg.<section>``)
     trunked: bool  # MDVAD heads (and their AC) on a registered trunk; kept for protocols/runner.py
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
@@ -92,6 +93,7 @@ class MethodBase:
     """Defaults of every :class:`Method` hook: one model for every domain, no AC, no trunk, no head surgery."""
 
     name: str = ""
+    section: str | None = None  # the config section the method owns (registered by its package)
     trunked: bool = False
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:

@@ -52,6 +52,8 @@ def bn_wvad_trunk(cfg: Config, feature_dim: int) -> BNWVADEncoder:
 
 @register("bn-wvad")
 class BNWVADMethod(MethodBase):
+    section = "bn_wvad"
+
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> BNWVADNet:
         return build_net(cfg, domains, feature_dim)
 

@@ -48,6 +48,8 @@ def build_net(cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
 
 @register("como")
 class CoMoMethod(MethodBase):
+    section = "como"
+
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
         return build_net(cfg, domains, feature_dim)
 

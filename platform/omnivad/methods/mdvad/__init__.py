@@ -68,6 +68,7 @@ def most_similar_domain(model: MDVADNet, x: torch.Tensor | list[torch.Tensor], m
 
 
 class _MDVADMethod(MethodBase):
+    section = "mdvad"
     head: str
     trunked = True  # heads (and AC) on the registered trunk named by mdvad.trunk
 

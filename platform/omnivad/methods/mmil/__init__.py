@@ -40,6 +40,8 @@ def mmil_trunk(cfg: Config, feature_dim: int) -> MMILTrunk:
 
 @register("mmil")
 class MMILMethod(MethodBase):
+    section = "mmil"
+
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> MMILNet:
         return MMILNet(feature_dim, list(domains), tuple(cfg.mmil.hidden), cfg.mmil.dropout)  # type: ignore[arg-type]
 
