@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic import Field, ValidationError
 
+from omnivad.config_files import (  # noqa: F401  (re-exported: config.apply_override, config.parse_value, ...)
+    _deep_merge,
+    _format_errors,
+    apply_override,
+    flag_overrides,
+    parse_value,
+    read_file,
+)
 from omnivad.errors import ConfigError
 from omnivad.sections import (  # noqa: F401  (register_section, Section: the owners' API, re-exported)
     Section,
-    _Link,
+    build_root,
     identity_excluded,
     register_section,
     registered_checks,
     registered_sections,
+    resolve_aliases,
     resolve_path,
 )
 
@@ -142,76 +150,7 @@ for _name, _cls in _CROSS_CUTTING.items():
 import omnivad.plugins  # noqa: E402,F401  (the built-in owners register their sections: methods, uvad, video, ...)
 
 
-def resolve_aliases(data: dict[str, Any]) -> dict[str, str]:
-    """Move every aliased ``section.field`` (or whole section) of ``data`` to its current key, in place (an
-    alias given next to its current key wins: it came from a later override). Returns {new path: old path}."""
-    renamed: dict[str, str] = {}
-    for sec in list(data):
-        if resolve_path(sec) != sec and isinstance(data[sec], dict):  # a whole section moved: field by field
-            for f, v in data.pop(sec).items():
-                data.setdefault(resolve_path(sec), {})
-                _put(data, f"{sec}.{f}", v, renamed)
-        elif isinstance(data[sec], dict):
-            for f in list(data[sec]):
-                if resolve_path(f"{sec}.{f}") != f"{sec}.{f}":
-                    _put(data, f"{sec}.{f}", data[sec].pop(f), renamed)
-    return renamed
-
-
-def _put(data: dict[str, Any], old: str, value: Any, renamed: dict[str, str]) -> None:
-    new = resolve_path(old)
-    *parents, leaf = new.split(".")
-    node = data
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[leaf] = value
-    renamed[new] = old
-
-
-class _Root(Section):
-    """The root config: one field per registered section (:func:`omnivad.sections.register_section`)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _aliases(cls, data: Any) -> Any:
-        if isinstance(data, dict) and any(resolve_path(k) != k or isinstance(v, dict) and any(
-                resolve_path(f"{k}.{f}") != f"{k}.{f}" for f in v) for k, v in data.items()):
-            data = json.loads(json.dumps(data))
-            resolve_aliases(data)
-        return data
-
-    @model_validator(mode="after")
-    def _relink(self) -> _Root:
-        for name in type(self).model_fields:
-            getattr(self, name)._link = _Link(self)
-        return self
-
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> _Root:
-        return super().model_copy(update=update, deep=deep)._relink()
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
-        self._relink()
-
-    def __copy__(self) -> _Root:
-        return super().__copy__()._relink()
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> _Root:
-        return super().__deepcopy__(memo)._relink()
-
-    def _alias_target(self, item: str) -> tuple[Any, str]:
-        target = resolve_path(item)
-        if target == item or "." in target:
-            raise AttributeError(f"'Config' object has no attribute {item!r}")
-        return self, target
-
-
-def _build_root() -> type[_Root]:
-    fields: dict[str, Any] = {name: (cls, Field(default_factory=cls)) for name, cls in registered_sections().items()}
-    return create_model("Config", __base__=_Root, __module__=__name__, **fields)
-
-
-Config = _build_root()
+Config = build_root()
 globals().update({cls.__name__: cls for cls in registered_sections().values()})  # from omnivad.config import UVADConfig
 
 
@@ -258,84 +197,6 @@ DEMO_PROFILE: dict[str, Any] = {
 }
 
 
-def _format_errors(exc: ValidationError, origin: str, renamed: dict[str, str] | None = None) -> str:
-    """One line per error naming the field; a field given under an alias is named as it was given."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        for new, old in (renamed or {}).items():
-            if loc == new or loc.startswith(new + "."):
-                loc = old + loc[len(new):]
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        got = err.get("input")
-        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{loc}: {msg}{got_s}")
-    return f"invalid config{origin}: " + "; ".join(lines)
-
-
-_EXP_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-
-def parse_value(text: str) -> Any:
-    """``--set`` values are YAML scalars/lists: ``3``, ``1e-4``, ``true``, ``[a, b]``, ``null``."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    # YAML 1.1 (PyYAML) reads "1e-4" (no dot) as a string; read it as the float it is meant to be.
-    if isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
-        return float(value)
-    return value
-
-
-def flag_overrides(flags: dict[str, Any]) -> list[str]:
-    """A job's own command-line flags as ``--set`` overrides (flags left unset, None, are skipped)."""
-    return [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-
-
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. train.lr=1e-4")
-    key, value = assignment.split("=", 1)
-    parts = key.strip().split(".")
-    if not all(parts):
-        raise ConfigError(f"--set {assignment!r}: empty field name in {key!r}")
-    given, parts = parts, resolve_path(".".join(parts)).split(".")  # an aliased key (loss.tau) sets its current field
-    node = data
-    for i, p in enumerate(parts[:-1]):
-        nxt = node.setdefault(p, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"--set {assignment!r}: {(given[i] if len(given) == len(parts) else p)!r} is not a section")
-        node = nxt
-    node[parts[-1]] = parse_value(value)
-
-
-def read_file(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"config file {p}: not found")
-    if not p.is_file():
-        raise ConfigError(f"config file {p}: is a directory, not a YAML/JSON file" if p.is_dir()
-                          else f"config file {p}: not a regular file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {p}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {p}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {p}: cannot parse: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected a mapping at the top level")
-    return data
-
-
 def load(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> Config:
     """Defaults ← ``base`` ← file ← overrides, validated. Aliased keys (:func:`omnivad.sections.resolve_path`)
     are moved to their current field at every step, so a later step wins whichever name it uses; errors name a
@@ -375,14 +236,6 @@ def check_registered(cfg: Config, origin: str = "", renamed: dict[str, str] | No
         for new, old in (renamed or {}).items():
             msg = msg.replace(f"{new}:", f"{old}:")
         raise ConfigError(f"invalid config{origin}: {msg}") from None
-
-
-def _deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _deep_merge(dst[k], v)
-        else:
-            dst[k] = v
 
 
 def dump(cfg: Config) -> dict[str, Any]:

@@ -12,11 +12,12 @@ applies them to files, ``--set`` overrides, ``tune.space`` paths and attribute a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 _SECTIONS: dict[str, type[Section]] = {}
 _ALIASES: dict[str, str] = {}
@@ -190,3 +191,73 @@ def resolve_path(path: str) -> str:
         else:
             return path
     raise ValueError(f"config alias loop at {path!r}")
+
+
+def resolve_aliases(data: dict[str, Any]) -> dict[str, str]:
+    """Move every aliased ``section.field`` (or whole section) of ``data`` to its current key, in place (an
+    alias given next to its current key wins: it came from a later override). Returns {new path: old path}."""
+    renamed: dict[str, str] = {}
+    for sec in list(data):
+        if resolve_path(sec) != sec and isinstance(data[sec], dict):  # a whole section moved: field by field
+            for f, v in data.pop(sec).items():
+                data.setdefault(resolve_path(sec), {})
+                _put(data, f"{sec}.{f}", v, renamed)
+        elif isinstance(data[sec], dict):
+            for f in list(data[sec]):
+                if resolve_path(f"{sec}.{f}") != f"{sec}.{f}":
+                    _put(data, f"{sec}.{f}", data[sec].pop(f), renamed)
+    return renamed
+
+
+def _put(data: dict[str, Any], old: str, value: Any, renamed: dict[str, str]) -> None:
+    new = resolve_path(old)
+    *parents, leaf = new.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    renamed[new] = old
+
+
+class _Root(Section):
+    """The root config: one field per registered section (:func:`omnivad.sections.register_section`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(resolve_path(k) != k or isinstance(v, dict) and any(
+                resolve_path(f"{k}.{f}") != f"{k}.{f}" for f in v) for k, v in data.items()):
+            data = json.loads(json.dumps(data))
+            resolve_aliases(data)
+        return data
+
+    @model_validator(mode="after")
+    def _relink(self) -> _Root:
+        for name in type(self).model_fields:
+            getattr(self, name)._link = _Link(self)
+        return self
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> _Root:
+        return super().model_copy(update=update, deep=deep)._relink()
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._relink()
+
+    def __copy__(self) -> _Root:
+        return super().__copy__()._relink()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> _Root:
+        return super().__deepcopy__(memo)._relink()
+
+    def _alias_target(self, item: str) -> tuple[Any, str]:
+        target = resolve_path(item)
+        if target == item or "." in target:
+            raise AttributeError(f"'Config' object has no attribute {item!r}")
+        return self, target
+
+
+def build_root() -> type[_Root]:
+    """The root ``Config`` class: one field per section registered so far (the plug-ins register first)."""
+    fields: dict[str, Any] = {name: (cls, Field(default_factory=cls)) for name, cls in registered_sections().items()}
+    return create_model("Config", __base__=_Root, __module__=__name__, **fields)
