@@ -148,6 +148,7 @@ for _name, _cls in _CROSS_CUTTING.items():
     register_section(_name, _cls)
 
 import omnivad.plugins  # noqa: E402,F401  (the built-in owners register their sections: methods, uvad, video, ...)
+from omnivad.tune.config import SearchParam  # noqa: E402,F401  (re-exported: omnivad.config.SearchParam)
 
 
 Config = build_root()

@@ -10,7 +10,8 @@ from omnivad.sections import Section, register_section
 
 
 class SearchParam(Section):
-    """One searched hyperparameter: a config field (``mdvad.tau``) or ``mdvad.topk_ratio`` (sets ``mdvad.k``)."""
+    """One searched hyperparameter: a config field (``mdvad.tau``) or a registered derived field such as
+    ``mdvad.topk_ratio`` (sets ``mdvad.k``)."""
 
     path: str = Field(description="dotted config field, e.g. mdvad.tau (old keys such as loss.tau are aliases); mdvad.topk_ratio sets mdvad.k = max(1, round(ratio * data.segments))")
     low: float = Field(description="lower bound (inclusive)")

@@ -1,8 +1,8 @@
 """Search spaces: config fields (``tune.space``) to Ray Tune domains, and sampled values back to a config.
 
-A parameter is a dotted config path (``mdvad.tau``; old keys such as ``loss.tau`` are aliases) with bounds, or a
-derived pseudo-field a section registers (:func:`omnivad.sections.register_derived`, e.g. ``mdvad.topk_ratio``).
-The default space is the method's own (``Method.default_search_space``).
+A parameter is a dotted config path (``train.lr``; the documented aliases of old keys are followed) with bounds, or
+a derived pseudo-field a section registers (:func:`omnivad.sections.register_derived`, e.g. a top-K ratio that sets
+an integer K). The default space is the method's own (``Method.default_search_space``); no method is named here.
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from omnivad.config import Config, dump
 from omnivad.errors import ConfigError
 from omnivad.sections import derived, resolve_path
 from omnivad.tune.config import SearchParam
-
-#: The derived top-K ratio under its old name (what tune.space files and trial tables used).
-TOPK_RATIO = "loss.topk_ratio"
-
 
 def default_space(method: str) -> list[SearchParam]:
     """The registered method's default search space."""
