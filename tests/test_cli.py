@@ -301,12 +301,12 @@ def test_run_print_config_flags(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["protocol"]["name"] == "E2"
     assert cfg["model"]["method"] == "null-mil"
-    assert cfg["loss"]["ac"] is False
+    assert cfg["mdvad"]["ac"] is False
     assert cfg["protocol"]["folds"] == 2
     assert cfg["train"]["steps"] == 5
     assert cfg["protocol"]["targets"] == ["a", "b"]
     # everything else keeps its default
-    assert cfg["loss"]["k"] == 3 and cfg["train"]["lr"] == pytest.approx(5e-5)
+    assert cfg["mdvad"]["k"] == 3 and cfg["train"]["lr"] == pytest.approx(5e-5)
 
 
 def test_run_print_config_more_flags_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -318,7 +318,7 @@ def test_run_print_config_more_flags_and_file(tmp_path: Path, capsys: pytest.Cap
     assert rc == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["train"]["steps"] == 40  # from the file
-    assert cfg["train"]["seed"] == 9 and cfg["loss"]["ac"] is True  # flags beat the file
+    assert cfg["train"]["seed"] == 9 and cfg["mdvad"]["ac"] is True  # flags beat the file
     assert cfg["train"]["lr"] == pytest.approx(1e-4)
     assert cfg["scaling"]["workers"] == 2 and cfg["scaling"]["use_gpu"] is True
     assert cfg["corpus"]["uri"] == str(tmp_path / "corp") and cfg["storage"]["out"] == str(tmp_path / "runs")
@@ -329,7 +329,7 @@ def test_run_without_config_or_corpus_uses_the_demo_profile(capsys: pytest.Captu
     assert main(["run", "--print-config"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["train"]["steps"] == 600 and cfg["train"]["lr"] == pytest.approx(1e-3)
-    assert cfg["protocol"]["name"] == "E1" and cfg["model"]["method"] == "nullang-mil" and cfg["loss"]["ac"] is True
+    assert cfg["protocol"]["name"] == "E1" and cfg["model"]["method"] == "nullang-mil" and cfg["mdvad"]["ac"] is True
     # with a corpus the paper's budget applies (MDVAD A11)
     assert main(["run", "--print-config", "--corpus", "/data/corpus"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
@@ -390,4 +390,4 @@ def test_subprocess_help_and_job_print_config() -> None:
     cfg = yaml.safe_load(r.stdout)
     assert cfg["train"]["steps"] == 7
     assert re.search(r"^  steps: 7$", r.stdout, re.M)
-    assert cfg["loss"]["k"] == 3 and cfg["protocol"]["name"] == "E1"
+    assert cfg["mdvad"]["k"] == 3 and cfg["protocol"]["name"] == "E1"

@@ -92,7 +92,7 @@ def test_one_changed_field_of_every_section_changes_the_key() -> None:
 @pytest.mark.parametrize("path,value", [
     ("bn_wvad.rho_sample", 0.5), ("bn_wvad.rho_sample", 0.1), ("train.eval_every", 7), ("benchmark.val_fraction", 0.2),
     ("benchmark.merge", {"A": ["B"]}), ("como.alpha_domains", {"UCF": 0.5}), ("mmil.hidden", (256, 16)),
-    ("loss.ac_band", (0.3, 0.8)), ("metrics.align", "gt"), ("corpus.domains", ["a"]), ("scaling.workers", 2),
+    ("mdvad.ac_band", (0.3, 0.8)), ("metrics.align", "gt"), ("corpus.domains", ["a"]), ("scaling.workers", 2),
 ])
 def test_named_fields_change_the_key(path: str, value: Any) -> None:
     assert config_hash(_with(path, value), FP) != config_hash(BASE, FP)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from omnivad import config
 from omnivad.methods.base import Batch
-from omnivad.methods.bn_wvad import BNWVADNet, dfm, select, selection_counts
+from omnivad.methods.bn_wvad import BNWVADNet, build_net, dfm, select, selection_counts
 from omnivad.methods.bn_wvad.interop import convert_public_state_dict, load_public_state_dict, public_to_omnivad_key
 from omnivad.methods.bn_wvad.loss import mpp_loss, normal_loss, sbs_mask
 from omnivad.methods.registry import get_method
@@ -59,7 +59,7 @@ def test_dfm_against_a_hand_computation() -> None:
 def test_training_dfm_uses_the_running_statistics_already_updated_by_this_batch() -> None:
     """§2.5 timing: in train mode the head's BN updates μ̂, σ̂² first; the DFM reads the updated buffers."""
     torch.manual_seed(0)
-    net = BNWVADNet.from_config(tiny_cfg(), ["A"], 8)
+    net = build_net(tiny_cfg(), ["A"], 8)
     before = net.head.bn1.running_mean.clone(), net.head.bn1.running_var.clone()
     out = net(torch.randn(4, 6, 8) * 3 + 1)
     bn = net.head.bn1
@@ -174,7 +174,7 @@ def test_method_loss_equals_the_spec_reference_with_crops_as_samples() -> None:
     (normals first), gradients included; padded crops never reach the network."""
     torch.manual_seed(1)
     cfg = tiny_cfg("bn_wvad.rho_sample=0.2", "bn_wvad.rho_batch=0.4")
-    net = BNWVADNet.from_config(cfg, ["A"], 8)
+    net = build_net(cfg, ["A"], 8)
     ref, fresh = copy.deepcopy(net), copy.deepcopy(net)
     x = torch.randn(4, 2, 10, 8)
     mask = torch.tensor([[True, True], [True, True], [True, True], [True, True]])
@@ -201,7 +201,7 @@ def test_per_domain_ratios_come_from_the_domain_names() -> None:
     y = torch.tensor([0.0, 0, 0, 0, 1, 1, 1, 1])
     ks = {}
     for name in ("XD", "UCFC"):
-        net = BNWVADNet.from_config(cfg, [name], 8)
+        net = build_net(cfg, [name], 8)
         _, logs = get_method("bn-wvad").loss(net, Batch(x, torch.ones(8, 1, dtype=torch.bool), y, torch.zeros(8, dtype=torch.long)), cfg)
         ks[name] = logs["k1"]
     s_xd, b_xd = selection_counts(4, 20, 0.2, 0.4)
@@ -210,7 +210,7 @@ def test_per_domain_ratios_come_from_the_domain_names() -> None:
     assert max(4 * s_ucf, b_ucf) <= ks["UCFC"] <= 4 * s_ucf + b_ucf and ks["UCFC"] < ks["XD"]
     # rho_sample/rho_batch, when set, apply to every domain (what a search over the ratios needs)
     fixed = tiny_cfg("bn_wvad.rho_sample=0.2", "bn_wvad.rho_batch=0.4")
-    net = BNWVADNet.from_config(fixed, ["UCFC"], 8)
+    net = build_net(fixed, ["UCFC"], 8)
     _, logs = get_method("bn-wvad").loss(net, Batch(x, torch.ones(8, 1, dtype=torch.bool), y, torch.zeros(8, dtype=torch.long)), fixed)
     assert max(4 * s_xd, b_xd) <= logs["k1"] <= 4 * s_xd + b_xd
 

@@ -241,8 +241,8 @@ def test_learns_multi_domain_e1(world, claim):
 @pytest.mark.learning
 def test_como_trunk_under_nullang_heads_learns_e1(world, claim):
     """``model.method=nullang-mil model.trunk=como``: the CoMo trunk under one NullAng head per domain."""
-    aucs, _ = _train_and_score(world, 150, world[0].domains, "model.method=nullang-mil", "model.trunk=como",
-                               "loss.ac=false")
+    aucs, _ = _train_and_score(world, 150, world[0].domains, "model.method=nullang-mil", "mdvad.trunk=como",
+                               "mdvad.ac=false")
     print(f"nullang-mil + como trunk E1 AUC {aucs}")
     claim("mean AUC", np.mean(list(aucs.values())), ">", 0.72, str(aucs))
     claim("min domain AUC", min(aucs.values()), ">", 0.6, str(aucs))

@@ -291,7 +291,7 @@ def test_adaptation_weighting_changes_abnormal_loss_only_when_adapting() -> None
     n1 = method.loss(model, normal, cfg, adapting=True)[1]["mil"]
     assert n0 == pytest.approx(n1)
     assert a1 < a0  # multiplied by s^AC ∈ (0, 1)
-    cfg.loss.ac_abnormal_weight = "off"
+    cfg.mdvad.ac_abnormal_weight = "off"
     assert method.loss(model, abnormal, cfg, adapting=True)[1]["mil"] == pytest.approx(a0)
 
 
@@ -420,7 +420,7 @@ def test_state_dict_round_trip_and_add_domain(head: str) -> None:
 def test_registry_and_build() -> None:
     assert {"mil", "null-mil", "nullang-mil"} <= set(list_methods())
     cfg = Config()
-    cfg.model.hidden = 16
+    cfg.mdvad.hidden = 16
     for head, name in METHOD_OF.items():
         model = get_method(name).build(cfg, ["A", "B"], 32)
         assert isinstance(model, MDVADNet) and model.head == head and model.hidden == 16
@@ -435,7 +435,7 @@ def test_prepare_target_new_head() -> None:
     model = method.build(cfg, ["A", "B"], 16)
     x = torch.randn(3, 2, 8, 16)
     assert method.prepare_target(model, "T", cfg, x) is False  # default "max": no new head
-    cfg.model.unseen_finetune = "new-head"
+    cfg.mdvad.unseen_finetune = "new-head"
     assert method.prepare_target(model, "T", cfg, x) is True
     assert model.domains == ["A", "B", "T"]
     assert method.prepare_target(model, "T", cfg, x) is False
@@ -482,7 +482,7 @@ def test_learns_separable_synthetic(name: str, claim) -> None:
     gen = torch.Generator().manual_seed(seed)
     T, C = 16, 16
     cfg = cfg_with(k=3, ac=SEPARABLE_AC[name])
-    cfg.model.hidden = 32
+    cfg.mdvad.hidden = 32
     method = get_method(name)
     domains = ["A", "B"]
     model = method.build(cfg, domains, C)

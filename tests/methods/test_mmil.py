@@ -73,7 +73,7 @@ def test_method_loss_averages_scores_over_real_crops_and_learns_the_ranking(clai
     loss, _ = method.loss(net, batch, cfg)
     with torch.no_grad():
         s = net(x[:, :2].reshape(32, 8, 6)).reshape(16, 2, 8).mean(1)
-    expect, logs0 = mmil_loss(s, y, batch.dom, cfg.mmil.margin, cfg.mmil.lambda_smooth, cfg.mmil.lambda_sparse)
+    expect, logs0 = mmil_loss(s, y, batch.dom, cfg.mmil.rank_margin, cfg.mmil.lambda_smooth, cfg.mmil.lambda_sparse)
     assert loss.item() == pytest.approx(expect.item(), rel=1e-6)
     # A fresh batch every step, as the platform's sampler draws them. Repeating the one batch above instead got stuck
     # for 1 of 12 seeds (OMNIVAD_TEST_SEED=4: ranking loss 0.56 after 60 and after 150 steps, the event scored below

@@ -52,7 +52,7 @@ def test_bn_wvad_trunk_under_nullang_heads_and_ac() -> None:
     """``model.method=nullang-mil model.trunk=bn-wvad``: BN-WVAD's encoder feeds F_DA; the heads and AC sit on
     its out_dim; the trunk and its config section travel in the checkpoint."""
     torch.manual_seed(1)
-    cfg = config.load(overrides=[*TINY_BN, "model.method=nullang-mil", "model.trunk=bn-wvad", "model.hidden=8"])
+    cfg = config.load(overrides=[*TINY_BN, "model.method=nullang-mil", "mdvad.trunk=bn-wvad", "mdvad.hidden=8"])
     method = get_method("nullang-mil")
     model = method.build(cfg, ["A", "B", "C"], 12)
     assert isinstance(model.trunk, trunks.trunk_entry("bn-wvad").factory(cfg, 12).__class__)

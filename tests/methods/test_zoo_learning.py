@@ -42,7 +42,7 @@ SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))  # corpus and training seed
 SYNTH = dict(domains=2, dim=16, videos_per_domain=64, test_videos_per_domain=24, conflict_strength=0.0,
              scene_shift=0.5, event_norm=3.0, min_snippets=16, max_snippets=40, seed=SEED)
 COMMON = ["train.lr=1e-3", "train.weight_decay=0", "data.batch_per_class=8", "data.segments=24", "benchmark.folds=1",
-          "benchmark.val_fraction=0", "model.hidden=16",
+          "benchmark.val_fraction=0", "mdvad.hidden=16",
           "bn_wvad.embed_dim=32", "bn_wvad.heads=2", "bn_wvad.dim_head=8", "bn_wvad.mlp_dim=32", "bn_wvad.head_ratios=[2,4]",
           "mmil.hidden=[64,16]"]
 STEPS = {"mmil": 200, "bn-wvad": 100, "nullang-mil@bn-wvad+noac": 150}
@@ -84,8 +84,8 @@ class Zoo:
             m = evaluate_domain([(v.video_id, v.gt, v.label) for v in vids], scores, d)
             per_domain[d] = {"auc": float(m["auc"]), "ap": float(m["ap"])}
         self.results[key] = {
-            "protocol": protocol, "method": cfg.model.method, "trunk": cfg.model.trunk,
-            **({"ac": cfg.loss.ac} if runner.has_ac(cfg) else {}), "per_domain": per_domain, "mean_auc": float(np.mean([m["auc"] for m in per_domain.values()])),
+            "protocol": protocol, "method": cfg.model.method, "trunk": cfg.mdvad.trunk,
+            **({"ac": cfg.mdvad.ac} if runner.has_ac(cfg) else {}), "per_domain": per_domain, "mean_auc": float(np.mean([m["auc"] for m in per_domain.values()])),
             "mean_auc_std": 0.0, "folds": 1, "selection": "final", "config_hash": entry,
         }
         return self.results[key]
@@ -133,8 +133,8 @@ def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch
     def fake_run_protocol(cfg: config.Config) -> dict[str, Any]:
         seen.append(cfg)
         auc = 0.6 + 0.1 * len(seen)
-        return {"protocol": "E1", "method": cfg.model.method, "trunk": cfg.model.trunk,
-                **({"ac": cfg.loss.ac} if runner.has_ac(cfg) else {}),
+        return {"protocol": "E1", "method": cfg.model.method, "trunk": cfg.mdvad.trunk,
+                **({"ac": cfg.mdvad.ac} if runner.has_ac(cfg) else {}),
                 "per_domain": {"A": {"auc": auc, "ap": 0.5}, "B": {"auc": auc, "ap": 0.5}}, "mean_auc": auc,
                 "folds": 1, "selection": "best-val", "config_hash": runner.config_hash(cfg, "fp"),
                 "results_uri": f"runs/{len(seen)}"}
@@ -142,7 +142,7 @@ def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "run_protocol", fake_run_protocol)
     cfg = config.load(overrides=[f"storage.out={tmp_path}"])
     out = runner.run_comparison(cfg, ["mil", "bn-wvad", "nullang-mil@bn-wvad+noac"])
-    assert [(c.model.method, c.model.trunk, c.loss.ac) for c in seen] == [
+    assert [(c.model.method, c.mdvad.trunk, c.mdvad.ac) for c in seen] == [
         ("mil", "mdvad", True), ("bn-wvad", "mdvad", False), ("nullang-mil", "bn-wvad", False)]
     assert len({r["config_hash"] for r in out["rows"]}) == 3
     written = json.loads((tmp_path / out["results_uri"].rsplit("/", 1)[-1] / "table10.json").read_text())
@@ -158,5 +158,5 @@ def test_run_comparison_runs_each_entry_and_writes_table10(tmp_path, monkeypatch
         with pytest.raises(ConfigError, match=msg):
             runner.run_comparison(cfg, ["mil", bad])
     assert not seen
-    assert runner.method_tag(config.load(overrides=["model.method=nullang-mil", "model.trunk=bn-wvad"])) == "nullang-mil@bn-wvad+ac"
+    assert runner.method_tag(config.load(overrides=["model.method=nullang-mil", "mdvad.trunk=bn-wvad"])) == "nullang-mil@bn-wvad+ac"
     assert runner.method_tag(config.load(overrides=["model.method=bn-wvad"])) == "bn-wvad"

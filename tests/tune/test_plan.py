@@ -84,5 +84,5 @@ def test_multi_objective_results_pareto_tables_plot_and_best_config(tmp_path):
     best = config.load(os.path.join(sdir, "best_config.yaml"))
     assert best.loss.tau == 0.4 and best.loss.k == 8 and best.protocol.name == "E1"
     assert sorted(os.listdir(os.path.join(sdir, "pareto_configs"))) == ["t1.yaml", "t2.yaml"]
-    assert yaml.safe_load(open(os.path.join(sdir, "pareto_configs", "t1.yaml")))["loss"]["k"] == round(0.1 * 32)
+    assert yaml.safe_load(open(os.path.join(sdir, "pareto_configs", "t1.yaml")))["mdvad"]["k"] == round(0.1 * 32)
     assert not os.path.exists(os.path.join(sdir, "best_test.json"))

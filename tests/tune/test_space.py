@@ -7,7 +7,7 @@ import math
 import pytest
 
 from omnivad import config
-from omnivad.config import SearchParam
+from omnivad.tune.config import SearchParam
 from omnivad.errors import ConfigError
 from omnivad.tune.pareto import dominates, pareto_front, plot_front
 from omnivad.tune.report import to_csv, to_markdown
@@ -17,10 +17,10 @@ from omnivad.tune.space import apply_params, current_values, default_space, reso
 def test_default_space_is_the_issue_s_and_bn_wvad_adds_rho():
     cfg = config.load()
     space = {p.path: p for p in resolve_space(cfg)}
-    assert list(space) == ["loss.tau", "loss.ac_weight", "loss.margin", "loss.topk_ratio", "train.lr"]
-    assert (space["loss.tau"].low, space["loss.tau"].high, space["loss.tau"].log) == (0.1, 0.6, False)
-    assert (space["loss.ac_weight"].low, space["loss.ac_weight"].high, space["loss.ac_weight"].log) == (0.1, 20.0, True)
-    assert (space["loss.topk_ratio"].low, space["loss.topk_ratio"].high) == (1 / 32, 1 / 4)
+    assert list(space) == ["mdvad.tau", "mdvad.ac_weight", "mdvad.angular_margin", "mdvad.topk_ratio", "train.lr"]
+    assert (space["mdvad.tau"].low, space["mdvad.tau"].high, space["mdvad.tau"].log) == (0.1, 0.6, False)
+    assert (space["mdvad.ac_weight"].low, space["mdvad.ac_weight"].high, space["mdvad.ac_weight"].log) == (0.1, 20.0, True)
+    assert (space["mdvad.topk_ratio"].low, space["mdvad.topk_ratio"].high) == (1 / 32, 1 / 4)
     assert (space["train.lr"].low, space["train.lr"].high, space["train.lr"].log) == (1e-5, 1e-3, True)
     bn = [p.path for p in default_space("bn-wvad")]
     assert bn[-2:] == ["bn_wvad.rho_sample", "bn_wvad.rho_batch"]
@@ -30,24 +30,24 @@ def test_default_space_is_the_issue_s_and_bn_wvad_adds_rho():
 
 def test_apply_params_maps_topk_ratio_to_k_and_validates():
     cfg = config.load(overrides=["data.segments=32"])
-    out = apply_params(cfg, {"loss.topk_ratio": 0.2, "loss.tau": 0.45, "train.lr": 3e-4})
-    assert out.loss.k == round(0.2 * 32) == 6 and out.loss.tau == 0.45 and out.train.lr == 3e-4
-    assert apply_params(cfg, {"loss.topk_ratio": 0.001}).loss.k == 1  # at least one snippet
-    assert cfg.loss.tau == 0.3  # the base config is untouched
-    with pytest.raises(ConfigError, match="loss.margin"):
-        apply_params(cfg, {"loss.margin": 5.0})
+    out = apply_params(cfg, {"mdvad.topk_ratio": 0.2, "mdvad.tau": 0.45, "train.lr": 3e-4})
+    assert out.mdvad.k == round(0.2 * 32) == 6 and out.mdvad.tau == 0.45 and out.train.lr == 3e-4
+    assert apply_params(cfg, {"mdvad.topk_ratio": 0.001}).mdvad.k == 1  # at least one snippet
+    assert cfg.mdvad.tau == 0.3  # the base config is untouched
+    with pytest.raises(ConfigError, match="mdvad.angular_margin"):
+        apply_params(cfg, {"mdvad.angular_margin": 5.0})
     # the start point reads the config back: K=3 of T=32
     vals = current_values(cfg, resolve_space(cfg))
-    assert vals["loss.topk_ratio"] == pytest.approx(3 / 32) and vals["loss.tau"] == 0.3 and vals["train.lr"] == 5e-5
+    assert vals["mdvad.topk_ratio"] == pytest.approx(3 / 32) and vals["mdvad.tau"] == 0.3 and vals["train.lr"] == 5e-5
 
 
 def test_space_errors_name_the_field():
-    with pytest.raises(ConfigError, match=r"tune.space\[0\].path: 'loss.nope' is not a config field"):
-        resolve_space(config.load(overrides=["tune.space=[{path: loss.nope, low: 0, high: 1}]"]))
+    with pytest.raises(ConfigError, match=r"tune.space\[0\].path: 'mdvad.nope' is not a config field"):
+        resolve_space(config.load(overrides=["tune.space=[{path: mdvad.nope, low: 0, high: 1}]"]))
     with pytest.raises(ConfigError, match="not numeric"):
-        resolve_space(config.load(overrides=["tune.space=[{path: loss.ac_rule, low: 0, high: 1}]"]))
-    with pytest.raises(ConfigError, match="tune.space.0: .*loss.tau: expected high > low"):
-        config.load(overrides=["tune.space=[{path: loss.tau, low: 0.5, high: 0.1}]"])
+        resolve_space(config.load(overrides=["tune.space=[{path: mdvad.ac_rule, low: 0, high: 1}]"]))
+    with pytest.raises(ConfigError, match="tune.space.0: .*mdvad.tau: expected high > low"):
+        config.load(overrides=["tune.space=[{path: mdvad.tau, low: 0.5, high: 0.1}]"])
     with pytest.raises(ConfigError, match="log-scale"):
         config.load(overrides=["tune.space=[{path: train.lr, low: 0, high: 1, log: true}]"])
 
@@ -69,17 +69,17 @@ def test_pareto_front_by_hand():
 
 
 def test_trial_tables():
-    rows = [{"trial_id": "a", "status": "completed", "e1_val_auc": 0.81234, "loss.tau": 0.3},
-            {"trial_id": "b", "status": "stopped", "e1_val_auc": math.nan, "loss.tau": 0.5}]
-    cols = ["trial_id", "status", "e1_val_auc", "loss.tau"]
-    assert to_csv(rows, cols).splitlines() == ["trial_id,status,e1_val_auc,loss.tau", "a,completed,0.81234,0.3", "b,stopped,nan,0.5"]
+    rows = [{"trial_id": "a", "status": "completed", "e1_val_auc": 0.81234, "mdvad.tau": 0.3},
+            {"trial_id": "b", "status": "stopped", "e1_val_auc": math.nan, "mdvad.tau": 0.5}]
+    cols = ["trial_id", "status", "e1_val_auc", "mdvad.tau"]
+    assert to_csv(rows, cols).splitlines() == ["trial_id,status,e1_val_auc,mdvad.tau", "a,completed,0.81234,0.3", "b,stopped,nan,0.5"]
     md = to_markdown(rows, cols).splitlines()
-    assert md[0] == "| trial_id | status | e1_val_auc | loss.tau |" and md[2] == "| a | completed | 0.8123 | 0.3 |"
+    assert md[0] == "| trial_id | status | e1_val_auc | mdvad.tau |" and md[2] == "| a | completed | 0.8123 | 0.3 |"
     assert md[3] == "| b | stopped |  | 0.5 |"
 
 
 def test_search_param_type_int():
-    p = SearchParam(path="loss.k", low=1, high=8, type="int")
+    p = SearchParam(path="mdvad.k", low=1, high=8, type="int")
     assert p.type == "int"
 
 
@@ -88,6 +88,17 @@ def test_bn_wvad_space_uses_its_rho_fields_and_leaves_unset_ones_free():
     paths = [p.path for p in resolve_space(cfg)]
     assert paths[-2:] == ["bn_wvad.rho_sample", "bn_wvad.rho_batch"]
     start = current_values(cfg, resolve_space(cfg))
-    assert "loss.tau" in start and all(
+    assert "mdvad.tau" in start and all(
         (k in start) == (getattr(cfg.bn_wvad, k.split(".")[1]) is not None) for k in paths[-2:])
     assert apply_params(cfg, {"bn_wvad.rho_sample": 0.2}).bn_wvad.rho_sample == 0.2
+
+
+def test_old_keys_in_tune_space_are_aliases():
+    cfg = config.load(overrides=["tune.space=[{path: loss.tau, low: 0.1, high: 0.6}, {path: loss.topk_ratio, low: 0.03, high: 0.25}, "
+                                 "{path: loss.margin, low: 0.0, high: 0.6}]"])
+    space = resolve_space(cfg)
+    assert current_values(cfg, space) == {"loss.tau": 0.3, "loss.topk_ratio": 3 / 32, "loss.margin": 0.3}
+    out = apply_params(cfg, {"loss.tau": 0.45, "loss.topk_ratio": 0.2, "loss.margin": 0.1})
+    assert (out.mdvad.tau, out.mdvad.k, out.mdvad.angular_margin) == (0.45, 6, 0.1) and out.loss.tau == 0.45
+    with pytest.raises(ConfigError, match="loss.margin"):
+        apply_params(cfg, {"loss.margin": 5.0})

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from omnivad.data.pools import Pool
-from omnivad.methods.base import Batch
+from omnivad.data.batch import Batch
 
 __all__ = ["BalancedBatcher", "Pool", "per_domain_counts", "pool_indices", "worker_share"]
 

@@ -1,51 +1,36 @@
-"""What a method contributes to the platform: a model, its losses and its scoring rule.
+"""What a method contributes to the platform: a model, its losses, its scoring rule, and every hook a platform
+part may call.
 
-The engine, the data pipeline and the protocols only talk to :class:`Method`; nothing outside
-``methods/`` names a specific method.
+The engine, the data pipeline, the protocols, the search and the registry only talk to :class:`Method`; nothing
+outside ``methods/`` names a specific method. :class:`MethodBase` gives every hook its default, so a method
+implements ``build``, ``loss`` and ``score`` and overrides only the hooks that differ (see ``methods/README.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import torch
 from torch import nn
 
+from omnivad.data.batch import Batch
+from omnivad.errors import ConfigError
+
 if TYPE_CHECKING:
     from omnivad.config import Config
+    from omnivad.tune.config import SearchParam
 
-
-@dataclass
-class Batch:
-    """One training step's videos, already resampled to T segments.
-
-    x:    (B, K, T, C) float32 crop features (K = the largest crop count in the batch)
-    mask: (B, K) bool, True for real crops (padded crops repeat crop 0 and are masked out of averages)
-    y:    (B,) float32 video labels (0 normal, 1 abnormal)
-    dom:  (B,) int64 index of each video's domain in ``model.domains``; -1 for a domain the model has
-          no head for (fine-tuning on an unseen target, MDVAD §6.5)
-    side: per-snippet side signals every video of the batch has, resampled like x, e.g. ``flow`` (B, T)
-          and ``objects`` (B, T, W) (``corpus/format.py`` side columns); None when there are none
-    """
-
-    x: torch.Tensor
-    mask: torch.Tensor
-    y: torch.Tensor
-    dom: torch.Tensor
-    side: dict[str, torch.Tensor] | None = None
-
-    def to(self, device: torch.device | str) -> Batch:
-        side = {k: v.to(device) for k, v in self.side.items()} if self.side is not None else None
-        return Batch(self.x.to(device), self.mask.to(device), self.y.to(device), self.dom.to(device), side)
+__all__ = ["Batch", "Method", "MethodBase", "scoring", "split_entry", "unwrap_as"]
 
 
 class Method(Protocol):
     """A registered method. Implementations are stateless; state lives in the model."""
 
     name: str
+    section: str | None  # the config section the method owns (``cfg.<section>``)
+    trunked: bool  # MDVAD heads (and their AC) on a registered trunk; kept for protocols/runner.py
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
         """A fresh model with one head per domain where the method has per-domain heads."""
@@ -62,6 +47,128 @@ class Method(Protocol):
         unseen-domain rule applies.
         """
         ...
+
+    def tag(self, cfg: Config) -> str:
+        """The run's method label: ``nullang-mil+ac``, ``nullang-mil@bn-wvad+ac``, ``bn-wvad``."""
+        ...
+
+    def has_ac(self, cfg: Config) -> bool:
+        """Whether the method has an Abnormal-Conflict classifier at all."""
+        ...
+
+    def entry_overrides(self, entry: str) -> dict[str, Any]:
+        """One ``--methods`` entry ``METHOD[@TRUNK][+ac|+noac]`` naming this method → config overrides."""
+        ...
+
+    def run_fields(self, cfg: Config) -> dict[str, Any]:
+        """What ``results.json`` records about the method (``method``, ``trunk``, ``ac``, ...)."""
+        ...
+
+    def default_search_space(self) -> list[SearchParam]:
+        """The parameters ``tune`` searches when ``tune.space`` is not given."""
+        ...
+
+    def prepare_target(self, model: nn.Module, target: str, cfg: Config, x: torch.Tensor | None = None,
+                       mask: torch.Tensor | None = None) -> bool:
+        """Before fine-tuning on ``target`` (E3/E4, retrain): adapt the model (e.g. add a head); True when the
+        parameters changed (rebuild the optimiser)."""
+        ...
+
+    def head_domains(self, model: nn.Module) -> list[str] | None:
+        """The domains the model has heads for, in head order; None when it has no per-domain heads."""
+        ...
+
+    def most_similar_head(self, model: nn.Module, x: torch.Tensor | list[torch.Tensor],
+                          mask: torch.Tensor | None = None) -> str | None:
+        """The existing head that scores videos ``x`` most abnormal on average (A14), None for no such head."""
+        ...
+
+    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config) -> dict[str, float] | None:
+        """One whole optimisation step (methods with several optimisers); None: the shared loop does
+        loss → backward → step."""
+        ...
+
+
+class MethodBase:
+    """Defaults of every :class:`Method` hook: one model for every domain, no AC, no trunk, no head surgery."""
+
+    name: str = ""
+    section: str | None = None  # the config section the method owns (registered by its package)
+    trunked: bool = False
+
+    def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def score(self, model: nn.Module, x: torch.Tensor, target: str | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tag(self, cfg: Config) -> str:
+        return self.name
+
+    def has_ac(self, cfg: Config) -> bool:
+        return False
+
+    def entry_overrides(self, entry: str) -> dict[str, Any]:
+        name, trunk, ac = split_entry(entry)
+        if trunk:
+            raise ConfigError(f"--methods {entry!r}: {name!r} has no trunk to replace (trunks go under mil, null-mil, nullang-mil)")
+        if ac is not None:
+            raise ConfigError(f"--methods {entry!r}: {name!r} has no Abnormal-Conflict classifier")
+        # AC is an MDVAD head option: off, so the run's tag and hash say what ran
+        return {"model.method": self.name, "mdvad.ac": False}
+
+    def run_fields(self, cfg: Config) -> dict[str, Any]:
+        return {"method": self.name, "trunk": cfg.mdvad.trunk}
+
+    def default_search_space(self) -> list[SearchParam]:
+        """The issue's default space, searched for every method unless it says otherwise: τ, λ (log), m and the
+        top-K ratio of the MDVAD loss, and lr (log)."""
+        from omnivad.tune.config import SearchParam
+
+        return [
+            SearchParam(path="mdvad.tau", low=0.1, high=0.6),
+            SearchParam(path="mdvad.ac_weight", low=0.1, high=20.0, log=True),
+            SearchParam(path="mdvad.angular_margin", low=0.0, high=0.6),
+            SearchParam(path="mdvad.topk_ratio", low=1 / 32, high=1 / 4),
+            SearchParam(path="train.lr", low=1e-5, high=1e-3, log=True),
+        ]
+
+    def prepare_target(self, model: nn.Module, target: str, cfg: Config, x: torch.Tensor | None = None,
+                       mask: torch.Tensor | None = None) -> bool:
+        return False
+
+    def head_domains(self, model: nn.Module) -> list[str] | None:
+        model = _inner(model)
+        domains = getattr(model, "domains", None)
+        return list(domains) if domains is not None else None
+
+    def most_similar_head(self, model: nn.Module, x: torch.Tensor | list[torch.Tensor],
+                          mask: torch.Tensor | None = None) -> str | None:
+        return None
+
+    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config) -> dict[str, float] | None:
+        return None
+
+
+def split_entry(entry: str) -> tuple[str, str, bool | None]:
+    """``METHOD[@TRUNK][+ac|+noac]`` → (method, trunk or "", ac or None)."""
+    text = entry.strip()
+    ac: bool | None = None
+    for suffix, value in (("+noac", False), ("+ac", True)):
+        if text.endswith(suffix):
+            text, ac = text[: -len(suffix)], value
+            break
+    name, _, trunk = text.partition("@")
+    return name, trunk, ac
+
+
+def _inner(model: nn.Module) -> nn.Module:
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    return model
 
 
 M = TypeVar("M", bound=nn.Module)

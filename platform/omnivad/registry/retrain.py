@@ -60,7 +60,7 @@ def _say(msg: str) -> None:
 
 def retrain(cfg: Config, tolerance: float = 1.0, say: Callable[[str], None] = _say) -> RetrainOutcome:
     """One scheduled retrain against ``cfg.corpus.uri``, registry under ``cfg.storage.out``."""
-    from omnivad.protocols.runner import ensure_corpus
+    from omnivad.protocols.runner import ensure_corpus, ensure_ray
 
     corpus = ensure_corpus(cfg)
     domains = cfg.corpus.domains or corpus.domains
@@ -79,18 +79,36 @@ def retrain(cfg: Config, tolerance: float = 1.0, say: Callable[[str], None] = _s
 
     cur = reg.current_version
     version = reg.next_version()
-    if change.kind == "initial":
-        say(f"{version}: no current model; training a fresh E1 model on {', '.join(domains)}")
-    elif change.kind == "new-domains":
-        say(f"{version}: new domain(s) {', '.join(change.new_domains)}; warm-starting from {cur.version} (heads {', '.join(cur.domains)})")
-    else:
-        say(f"{version}: corpus changed ({cur.snapshot.fingerprint} -> {snap.fingerprint}); warm-starting from {cur.version}")
-
-    from omnivad.protocols.runner import ensure_ray
-
+    say(_plan_message(change, version, cur, snap, domains))
     ensure_ray(cfg)
     heads = list(cur.domains) + change.new_domains if cur is not None else list(domains)
     model_uri, val_ids, locations = _train(cfg, corpus, domains, heads, version, cur)
+    entry = _candidate(cfg, corpus, domains, heads, version, cur, snap, tolerance, model_uri, val_ids, locations)
+    save_registry(reg_uri, reg.record(entry), expect=before)
+    table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in entry.val_metrics.items())
+    test_table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in entry.test_metrics.items())
+    if entry.status == "promoted":
+        msg = f"{version} promoted (validation AUC {table}); current is now {version}. {entry.reason}. Test AUC (recorded, not gated): {test_table}"
+    else:
+        msg = (f"{version} rejected, keeping {cur.version}: {entry.reason}. Candidate validation AUC: {table}; "
+               f"test AUC (recorded, not gated): {test_table}")
+    say(msg)
+    return RetrainOutcome(entry.status, msg, entry, reg_uri)
+
+
+def _plan_message(change: Any, version: str, cur: ModelVersion | None, snap: Any, domains: list[str]) -> str:
+    if change.kind == "initial":
+        return f"{version}: no current model; training a fresh E1 model on {', '.join(domains)}"
+    if change.kind == "new-domains":
+        return f"{version}: new domain(s) {', '.join(change.new_domains)}; warm-starting from {cur.version} (heads {', '.join(cur.domains)})"
+    return f"{version}: corpus changed ({cur.snapshot.fingerprint} -> {snap.fingerprint}); warm-starting from {cur.version}"
+
+
+def _candidate(cfg: Config, corpus: Any, domains: list[str], heads: list[str], version: str, cur: ModelVersion | None,
+               snap: Any, tolerance: float, model_uri: str, val_ids: dict[str, list[str]],
+               locations: dict[str, dict[str, tuple[str, str]]]) -> ModelVersion:
+    """The trained candidate as a registry entry: validation metrics (gated against the current model's on the same
+    videos), test metrics (recorded, never gated) and the promotion decision."""
     from omnivad.engine.checkpoint import read_model
     from omnivad.engine.evaluate import evaluate_model, evaluate_validation
 
@@ -102,31 +120,19 @@ def retrain(cfg: Config, tolerance: float = 1.0, say: Callable[[str], None] = _s
     tested = [d for d in domains if "test" in corpus.splits(d)]
     result = evaluate_model(model_uri, corpus, tested, concurrency=1, align=cfg.metrics.align)
     test_metrics = {d: DomainMetrics(auc=float(m["auc"]), ap=float(m["ap"])) for d, m in result["per_domain"].items()}
-
     if cur is None:
         decision = promotion_gate({}, val_metrics, tolerance)
     else:
         # the current model on the same validation videos (its own heads only): a like-for-like baseline
         baseline = {d: m for d, m in val_of(cur.model_uri).items() if d in cur.domains}
         decision = promotion_gate(baseline, val_metrics, tolerance)
-
-    entry = ModelVersion(
+    return ModelVersion(
         version=version, model_uri=model_uri, method=read_model(model_uri)["method"], domains=heads, snapshot=snap,
         val_metrics=val_metrics, test_metrics=test_metrics, parent=cur.version if cur else None, created=now_iso(),
         status="promoted" if decision.promote else "rejected",
         reason=(decision.reason if cur is None else f"{decision.reason} (vs {cur.version})"),
         steps=cfg.train.steps, seed=cfg.train.seed,
     )
-    save_registry(reg_uri, reg.record(entry), expect=before)
-    table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in val_metrics.items())
-    test_table = ", ".join(f"{d} {100 * m.auc:.2f}" for d, m in test_metrics.items())
-    if decision.promote:
-        msg = f"{version} promoted (validation AUC {table}); current is now {version}. {entry.reason}. Test AUC (recorded, not gated): {test_table}"
-    else:
-        msg = (f"{version} rejected, keeping {cur.version}: {entry.reason}. Candidate validation AUC: {table}; "
-               f"test AUC (recorded, not gated): {test_table}")
-    say(msg)
-    return RetrainOutcome(entry.status, msg, entry, reg_uri)
 
 
 def _train(
@@ -178,37 +184,30 @@ def _write_warm_start(cfg: Config, corpus: Any, parent: ModelVersion, heads: lis
             f"model.method is {cfg.model.method!r} but current version {parent.version} is {payload['method']!r}: "
             "a warm start needs the same method (retrain into a new --out to switch methods)"
         )
-    _method, model = load_model(payload)
+    method, model = load_model(payload)
     for d in heads:
-        if d not in model.domains:
-            model.add_domain(d, init_from=_most_similar_head(model, corpus, d, train.get(d, []), locations=locations))
-    if list(model.domains) != heads:
-        raise RegistryError(f"warm start from {parent.version}: heads {model.domains} != expected {heads}")
+        if d not in (method.head_domains(model) or []):
+            init = _most_similar_head(method, model, corpus, d, train.get(d, []), locations=locations)
+            model.add_domain(d, init_from=init)
+    if (method.head_domains(model) or []) != heads:
+        raise RegistryError(f"warm start from {parent.version}: heads {method.head_domains(model)} != expected {heads}")
     ckpt.write_model(uri, {**payload, "model": model.state_dict(), "domains": list(heads),
                            "selected": f"warm-start:{parent.version}", "spec": {}, "history": []})
 
 
-def _most_similar_head(model: Any, corpus: Any, domain: str, ids: list[str], limit: int = 32,
+def _most_similar_head(method: Any, model: Any, corpus: Any, domain: str, ids: list[str], limit: int = 32,
                        locations: dict[str, dict[str, tuple[str, str]]] | None = None) -> str | None:
-    """The existing head that scores ``domain``'s training videos most abnormal on average (A14), or None
-    (a fresh head) for a single-head model or a domain without training videos."""
+    """The existing head that scores ``domain``'s training videos most abnormal on average (the method's
+    ``most_similar_head``, A14), or None (a fresh head): a method without per-domain heads, or no training videos."""
     import torch
 
-    from omnivad.methods.mdvad.loss import forward_crops
+    from omnivad.engine.train_loop import load_videos
 
-    if getattr(model, "head", "single") == "single" or not ids or not model.domains:
+    if not ids or not method.head_domains(model):
         return None
-    means = []
-    model.eval()
-    with torch.no_grad():
-        from omnivad.engine.train_loop import load_videos
-
-        for v in load_videos(corpus, {domain: ids[:limit]}, locations)[domain]:
-            x = torch.from_numpy(v.features.transpose(1, 0, 2).copy())[None]  # (1, K, T, C)
-            means.append(forward_crops(model, x)["abn"].mean(dim=(0, 1)))
-    if not means:
-        return None
-    return model.domains[int(torch.stack(means).mean(0).argmax())]
+    videos = [torch.from_numpy(v.features.transpose(1, 0, 2).copy())[None]  # (1, K, T, C)
+              for v in load_videos(corpus, {domain: ids[:limit]}, locations)[domain]]
+    return method.most_similar_head(model, videos) if videos else None
 
 
 # --------------------------------------------------------------------------------------------------

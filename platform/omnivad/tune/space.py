@@ -1,35 +1,33 @@
 """Search spaces: config fields (``tune.space``) to Ray Tune domains, and sampled values back to a config.
 
-A parameter is a dotted config path (``loss.tau``) with bounds. One derived parameter exists:
-``loss.topk_ratio`` (the top-K as a share of the ``data.segments`` snippets) sets
-``loss.k = max(1, round(ratio * data.segments))``.
+A parameter is a dotted config path (``train.lr``; the documented aliases of old keys are followed) with bounds, or
+a derived pseudo-field a section registers (:func:`omnivad.sections.register_derived`, e.g. a top-K ratio that sets
+an integer K). The default space is the method's own (``Method.default_search_space``); no method is named here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from omnivad.config import Config, SearchParam, dump
+from omnivad.config import Config, dump
 from omnivad.errors import ConfigError
-
-TOPK_RATIO = "loss.topk_ratio"
-
+from omnivad.sections import derived, resolve_path
+from omnivad.tune.config import SearchParam
 
 def default_space(method: str) -> list[SearchParam]:
-    """The issue's defaults: τ, λ (log), m, top-K ratio, lr (log); BN-WVAD's ρ_s, ρ_b for ``bn-wvad``."""
-    space = [
-        SearchParam(path="loss.tau", low=0.1, high=0.6),
-        SearchParam(path="loss.ac_weight", low=0.1, high=20.0, log=True),
-        SearchParam(path="loss.margin", low=0.0, high=0.6),
-        SearchParam(path=TOPK_RATIO, low=1 / 32, high=1 / 4),
-        SearchParam(path="train.lr", low=1e-5, high=1e-3, log=True),
-    ]
-    if method == "bn-wvad":
-        space += [
-            SearchParam(path="bn_wvad.rho_sample", low=0.05, high=0.5),
-            SearchParam(path="bn_wvad.rho_batch", low=0.05, high=0.5),
-        ]
-    return space
+    """The registered method's default search space."""
+    from omnivad.methods.registry import get_method
+
+    return get_method(method).default_search_space()
+
+
+def _field(data: dict[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = data
+    for part in resolve_path(path).split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
 
 def resolve_space(cfg: Config) -> list[SearchParam]:
@@ -40,16 +38,14 @@ def resolve_space(cfg: Config) -> list[SearchParam]:
     data = dump(cfg)
     seen: set[str] = set()
     for i, p in enumerate(space):
-        if p.path in seen:
+        if resolve_path(p.path) in seen:
             raise ConfigError(f"tune.space[{i}].path: {p.path!r} appears twice")
-        seen.add(p.path)
-        if p.path == TOPK_RATIO:
+        seen.add(resolve_path(p.path))
+        if derived(p.path) is not None:
             continue
-        node: Any = data
-        for part in p.path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"tune.space[{i}].path: {p.path!r} is not a config field")
-            node = node[part]
+        found, node = _field(data, p.path)
+        if not found:
+            raise ConfigError(f"tune.space[{i}].path: {p.path!r} is not a config field")
         if node is not None and (isinstance(node, bool) or not isinstance(node, (int, float))):  # None: "method default"
             raise ConfigError(f"tune.space[{i}].path: {p.path!r} is not numeric (got {node!r})")
     return space
@@ -74,12 +70,11 @@ def current_values(cfg: Config, space: list[SearchParam]) -> dict[str, float]:
     data = dump(cfg)
     out: dict[str, float] = {}
     for p in space:
-        if p.path == TOPK_RATIO:
-            out[p.path] = cfg.loss.k / cfg.data.segments
+        d = derived(p.path)
+        if d is not None:
+            out[p.path] = d.read(cfg)
             continue
-        node: Any = data
-        for part in p.path.split("."):
-            node = node[part]
+        node = _field(data, p.path)[1]
         if node is not None:  # an optional field left at its default is sampled like the rest
             out[p.path] = int(node) if p.type == "int" else float(node)
     return out
@@ -87,15 +82,19 @@ def current_values(cfg: Config, space: list[SearchParam]) -> dict[str, float]:
 
 def apply_params(cfg: Config, params: dict[str, Any]) -> Config:
     """A new config with the sampled values set (validated: a value out of a field's range is an error)."""
-    from omnivad.config import _format_errors
     from pydantic import ValidationError
 
+    from omnivad.config import _format_errors
+
     data = dump(cfg)
+    renamed: dict[str, str] = {}
     for path, value in params.items():
-        if path == TOPK_RATIO:
-            data["loss"]["k"] = max(1, round(float(value) * cfg.data.segments))
+        d = derived(path)
+        if d is not None:
+            d.write(data, value, cfg)
             continue
-        *parents, leaf = path.split(".")
+        *parents, leaf = resolve_path(path).split(".")
+        renamed[resolve_path(path)] = path
         node = data
         for part in parents:
             node = node[part]
@@ -103,4 +102,4 @@ def apply_params(cfg: Config, params: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, " (search parameters)")) from None
+        raise ConfigError(_format_errors(exc, " (search parameters)", renamed)) from None

@@ -149,10 +149,10 @@ def format_tables(per_domain: dict[str, Any]) -> str:
 #: Applied under the defaults when the job gets neither --config nor --corpus (the demo corpus): a few
 #: minutes on 2 CPUs instead of 6 loops x 500 WS iterations per module.
 #: The demo runs in-process (``uvad.executor=local``): on 2 CPUs, Ray Train/Data start-up per model dominates.
-#: Its WS model is the MDVAD head: at the demo's 100 iterations per loop RTFM's scores swing by 10-20 AUC
-#: points from loop to loop (``--ws rtfm`` runs it).
+#: Its WS model is ``mil`` (a single MIL head on bags): at the demo's 100 iterations per loop RTFM's scores swing
+#: by 10-20 AUC points from loop to loop (``--ws rtfm`` runs it).
 DEMO_PROFILE: dict[str, Any] = {"uvad": {"loops": 2, "ws_iters": 100, "ws_batch": 8, "occ_batch": 64, "dropout": 0.3,
-                                         "occ_hidden": 64, "ws": "mdvad", "executor": "local"}}
+                                         "occ_hidden": 64, "ws": "mil", "executor": "local"}}
 
 
 def add_uvad_args(p: Any) -> None:
@@ -160,7 +160,9 @@ def add_uvad_args(p: Any) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set uvad.loops=3 (repeatable)")
     p.add_argument("--occ", choices=["ae", "flow", "stg-nf"], help="wOCC model (uvad.occ)")
-    p.add_argument("--ws", choices=["rtfm", "mdvad"], help="WS model (uvad.ws)")
+    from omnivad.uvad.ws import ws_names
+
+    p.add_argument("--ws", choices=ws_names(), help="WS model (uvad.ws)")
     p.add_argument("--q", type=float, help="rough abnormal ratio Q (uvad.q)")
     p.add_argument("--corpus", help="corpus URI (path or s3://)")
     p.add_argument("--out", help="results/checkpoints URI (path or s3://)")
@@ -188,7 +190,7 @@ def uvad_main(args: Any) -> int:
         import torch
 
         torch.set_num_threads(1)  # the demo's small models: extra threads only contend on a small shared machine
-        log("[uvad] demo profile: synthetic demo corpus, in-process, MDVAD WS head, 2 loops/module, 100 WS iterations "
+        log("[uvad] demo profile: synthetic demo corpus, in-process, MIL WS head, 2 loops/module, 100 WS iterations "
             "(give --config or --corpus for the paper's defaults on Ray)")
     result = run_uvad(cfg)
     print(result["table"])

@@ -1,4 +1,5 @@
-"""WS models trained on hard snippet pseudo-labels (spec wocc_ws.md §3.3): RTFM, or the MDVAD single head.
+"""WS models trained on hard snippet pseudo-labels (spec wocc_ws.md §3.3): RTFM, or a WS model a method registers
+(:func:`omnivad.methods.registry.register_ws_model`, e.g. ``mil``).
 
 Bags are 16 snippets drawn from the pseudo-abnormal (positive) or pseudo-normal (negative) pool, pooled
 over every training video of a domain. Shapes: bags ``(B, L, C)`` (L = bag size, crops averaged);
@@ -82,28 +83,19 @@ class RTFM(nn.Module):
         return torch.sigmoid(self.scorer(feat)).squeeze(-1), feat
 
 
-class MDVADWS(nn.Module):
-    """The MDVAD network with its single shared head, used as the alternative WS model."""
+def ws_names() -> list[str]:
+    """The values ``uvad.ws`` accepts: ``rtfm`` and every registered WS model (aliases included)."""
+    from omnivad.methods.registry import list_ws_models
 
-    def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.7) -> None:
-        super().__init__()
-        from omnivad.methods.mdvad.model import MDVADNet
-
-        self.net = MDVADNet(dim, ["uvad"], head="single", hidden=hidden, dropout=dropout)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _, f = self.net.features(x)
-        return torch.sigmoid(self.net.single_head(f))[..., 0], f
+    return ["rtfm", *list_ws_models()]
 
 
 def build_ws(kind: str, dim: int, cfg: Any) -> nn.Module:
     if kind == "rtfm":
         return RTFM(dim, cfg.ws_hidden, cfg.dropout)
-    if kind == "mdvad":
-        if dim % 2:
-            raise ValueError(f"uvad.ws=mdvad: the MDVAD trunk needs an even feature dim, got {dim}")
-        return MDVADWS(dim, 128, cfg.dropout)
-    raise ValueError(f"uvad.ws: expected rtfm or mdvad, got {kind!r}")
+    from omnivad.methods.registry import get_ws_model
+
+    return get_ws_model(kind).build(dim, cfg)
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -135,15 +127,9 @@ def rtfm_loss(model: nn.Module, pos: torch.Tensor, neg: torch.Tensor, cfg: Any) 
     return loss, {"cls": float(l_cls.detach()), "sep": float(l_sep.detach())}
 
 
-def mil_bag_loss(model: nn.Module, pos: torch.Tensor, neg: torch.Tensor, cfg: Any) -> tuple[torch.Tensor, dict[str, float]]:
-    """MDVAD Eq. 1 on pseudo bags: BCE of each bag's top-k scores against its bag label."""
-    from omnivad.methods.mdvad.loss import mil_loss
-
-    scores, _ = model(torch.cat([pos, neg], 0))
-    y = torch.cat([torch.ones(pos.shape[0]), torch.zeros(neg.shape[0])]).to(scores)
-    loss = mil_loss(scores, y, cfg.rtfm_k)
-    return loss, {"cls": float(loss.detach())}
-
-
 def ws_loss(kind: str) -> Any:
-    return rtfm_loss if kind == "rtfm" else mil_bag_loss
+    if kind == "rtfm":
+        return rtfm_loss
+    from omnivad.methods.registry import get_ws_model
+
+    return get_ws_model(kind).loss

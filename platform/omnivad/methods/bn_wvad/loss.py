@@ -125,7 +125,7 @@ def bn_wvad_loss(model: torch.nn.Module, net: BNWVADNet, batch: Batch, cfg: Conf
             xns.append(xn)
             xas.append(xa)
         mu, var = bn.running_mean, bn.running_var
-        l_mpp = mpp_loss(torch.cat(xns), torch.cat(xas), mu, var, c.margin, net.distance) if xas else h.sum() * 0.0
+        l_mpp = mpp_loss(torch.cat(xns), torch.cat(xas), mu, var, c.mpp_margin, net.distance) if xas else h.sum() * 0.0
         total = total + lam * l_mpp
         logs[f"mpp{i}"] = float(l_mpp.detach())
         logs[f"k{i}"] = float(sum(len(a) for a in xas))

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnivad.methods.trunks import register_trunk
 
-if TYPE_CHECKING:
-    from omnivad.config import BNWVADConfig, Config
 
 DISTANCES = ("mahalanobis", "euclidean", "cosine", "magnitude")
 
@@ -111,15 +108,6 @@ class BNWVADEncoder(nn.Module):
             h = blk(h)
         return h
 
-    @classmethod
-    def from_config(cls, c: BNWVADConfig, feature_dim: int) -> BNWVADEncoder:
-        return cls(feature_dim, c.embed_dim, c.depth, c.heads, c.dim_head, c.mlp_dim, c.dropout)
-
-
-@register_trunk("bn-wvad", sections=("bn_wvad",))
-def bn_wvad_trunk(cfg: Config, feature_dim: int) -> BNWVADEncoder:
-    return BNWVADEncoder.from_config(cfg.bn_wvad, feature_dim)
-
 
 class NormalHead(nn.Module):
     """§2.3: returns the pre-BN hidden features X^h1 (N,C1,T), X^h2 (N,C2,T) and the classifier p (N,T)."""
@@ -160,12 +148,6 @@ class BNWVADNet(nn.Module):
         self._domains = [str(d) for d in domains]
         self.encoder = BNWVADEncoder(feature_dim, embed_dim, depth, heads, dim_head, mlp_dim, dropout)
         self.head = NormalHead(embed_dim, tuple(head_ratios), bn_momentum)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_config(cls, cfg: Config, domains: list[str], feature_dim: int) -> BNWVADNet:
-        c = cfg.bn_wvad
-        return cls(feature_dim, domains, c.embed_dim, c.depth, c.heads, c.dim_head, c.mlp_dim, c.dropout,
-                   tuple(c.head_ratios), c.bn_momentum, c.distance, c.score)
 
     @property
     def domains(self) -> list[str]:

@@ -15,16 +15,23 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from omnivad.methods.como.loss import como_loss, score_video, unwrap
+from omnivad.methods.base import MethodBase
+from omnivad.methods.como.config import ALIASES, CoMoConfig
+from omnivad.methods.como.loss import como_loss, unwrap
 from omnivad.methods.como.model import CLAVCoMoNet, CoMo, CoMoTrunk
+from omnivad.methods.como.score import score_video
 from omnivad.methods.registry import register
 from omnivad.methods.trunks import register_trunk
+from omnivad.sections import register_section
 
 if TYPE_CHECKING:
-    from omnivad.config import CoMoConfig, Config
+    from omnivad.config import Config
     from omnivad.methods.base import Batch
 
-__all__ = ["CLAVCoMoNet", "CoMo", "CoMoMethod", "CoMoTrunk", "build_net"]
+__all__ = ["CLAVCoMoConfig", "CLAVCoMoNet", "CoMo", "CoMoConfig", "CoMoMethod", "CoMoTrunk", "build_net"]
+
+register_section("como", CoMoConfig, aliases=ALIASES)
+CLAVCoMoConfig = CoMoConfig
 
 
 def _como_kwargs(c: CoMoConfig) -> dict[str, object]:
@@ -40,8 +47,8 @@ def build_net(cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
 
 
 @register("como")
-class CoMoMethod:
-    name: str
+class CoMoMethod(MethodBase):
+    section = "como"
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
         return build_net(cfg, domains, feature_dim)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from omnivad.methods.base import scoring, unwrap_as
+from omnivad.methods.base import unwrap_as
 from omnivad.methods.como.model import CLAVCoMoNet
 
 if TYPE_CHECKING:
-    from omnivad.config import CoMoConfig, Config
+    from omnivad.config import Config
+    from omnivad.methods.como.config import CoMoConfig
     from omnivad.methods.base import Batch
 
 _LOG = logging.getLogger("omnivad.como")
@@ -172,8 +173,8 @@ def como_loss(model: torch.nn.Module, batch: Batch, cfg: Config) -> tuple[torch.
     idx, idx_r = topk_indices(s, c.k), topk_indices(s_r, c.k)
     l_cs = class_specific_loss(net, out["emb"], out["feat"], idx, y, mask, c.cs_detach)
     if bool(normal.any()) and bool(abnormal.any()):
-        l_dist_f = relative_distance_loss(out["feat"], idx, normal, abnormal, mask, c.margin, c.dist_pairs)
-        l_dist_r = relative_distance_loss(out["f_r"], idx_r, normal, abnormal, mask, c.margin, c.dist_pairs)
+        l_dist_f = relative_distance_loss(out["feat"], idx, normal, abnormal, mask, c.distance_margin, c.dist_pairs)
+        l_dist_r = relative_distance_loss(out["f_r"], idx_r, normal, abnormal, mask, c.distance_margin, c.dist_pairs)
     else:
         l_dist_f = l_dist_r = s.new_zeros(())
     w = mask.to(s.dtype)
@@ -203,12 +204,3 @@ def como_loss(model: torch.nn.Module, batch: Batch, cfg: Config) -> tuple[torch.
         "int_on": float(flow is not None), "obj_on": float(objects is not None),
     }
     return total, logs
-
-
-def score_video(model: CLAVCoMoNet, x: torch.Tensor, alpha: float) -> torch.Tensor:
-    """§3.5: (S + α·S_R) / (1 + α) per snippet (T,) of one video x (K,T,C) or (T,C), crops averaged, eval mode.
-
-    The 1/(1+α) keeps scores in [0,1]; it changes no ranking, so AUC and AP are those of S + α·S_R."""
-    with scoring(model, x) as xs:
-        out = model(xs, False)
-    return ((out["s"] + alpha * out["s_r"]).mean(0) / (1 + alpha)).float()

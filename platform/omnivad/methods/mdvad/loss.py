@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from omnivad.methods.crops import forward_crops  # noqa: F401  (re-exported: MDVAD's crop averaging)
+
 if TYPE_CHECKING:
     from omnivad.config import Config
     from omnivad.methods.base import Batch
@@ -164,33 +166,6 @@ def focal_loss(p: torch.Tensor, y: torch.Tensor, gamma: float = 2.0, alpha: floa
     return loss.mean()
 
 
-# ---------------------------------------------------------------------------------------------- crops
-def forward_crops(model: MDVADNet, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Run ``model`` on the real crops of x (B,K,T,C) and average every output over each video's real crops.
-
-    Padded crops (mask False) never reach the network (so they do not touch BatchNorm statistics either).
-    Returns ac (B,T), abn (B,T,M) and, for NullAng, nrm (B,T,M)."""
-    if x.dim() != 4:
-        raise ValueError(f"expected x of shape (B, K, T, C), got {tuple(x.shape)}")
-    B, K, T, C = x.shape
-    if mask is None:
-        mask = torch.ones(B, K, dtype=torch.bool, device=x.device)
-    mask = mask.to(device=x.device, dtype=torch.bool)
-    counts = mask.sum(1)
-    if bool((counts == 0).any()):
-        raise ValueError("every video needs at least one real crop (mask all False for some video)")
-    if bool(mask.all()):
-        out = model(x.reshape(B * K, T, C))
-        return {k: v.reshape(B, K, *v.shape[1:]).mean(1) for k, v in out.items()}
-    owner = torch.arange(B, device=x.device).view(B, 1).expand(B, K)[mask]  # (R,)
-    out = model(x[mask])
-    avg = {}
-    for key, v in out.items():
-        acc = v.new_zeros(B, *v.shape[1:]).index_add(0, owner, v)
-        avg[key] = acc / counts.to(v.dtype).view(B, *([1] * (v.dim() - 1)))
-    return avg
-
-
 # ---------------------------------------------------------------------------------------------- total
 def ac_weight_mode(mode: str, ac_on: bool, adapting: bool) -> str | None:
     """How §5.6 weights abnormal videos' selected-snippet losses now: None, "mul" (× s^AC) or "one-plus".
@@ -218,10 +193,10 @@ def snippet_weights(s_ac: torch.Tensor, y: torch.Tensor, how: str | None) -> tor
 
 
 def mdvad_loss(model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-    """L = L_{MIL | Null-MIL | NullAng-MIL} + λ·L_AC (λ·L_AC only when cfg.loss.ac); head type from the model.
+    """L = L_{MIL | Null-MIL | NullAng-MIL} + λ·L_AC (λ·L_AC only when cfg.mdvad.ac); head type from the model.
 
     ``model`` may be a DDP wrapper: the forward goes through it, attributes come from the wrapped net."""
-    lc = cfg.loss
+    lc = cfg.mdvad
     out = forward_crops(model, batch.x, batch.mask)
     head = unwrap(model).head
     y = batch.y.to(device=out["ac"].device, dtype=out["ac"].dtype)
@@ -235,7 +210,7 @@ def mdvad_loss(model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = Fals
         l_mil = null_mil_loss(out["abn"], y, dom, lc.k, weight)
     else:
         l_mil = nullang_mil_loss(
-            out["abn"], out["nrm"], y, dom, lc.k, lc.margin, cfg.model.ang_scale, lc.topk_score, weight
+            out["abn"], out["nrm"], y, dom, lc.k, lc.angular_margin, lc.ang_scale, lc.topk_score, weight
         )
 
     y_ac = ac_pseudo_labels(out["abn"], lc.ac_rule, lc.tau, tuple(lc.ac_band), single=head == "single")

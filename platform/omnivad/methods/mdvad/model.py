@@ -1,7 +1,7 @@
 """MDVAD network (Cho et al., NeurIPS 2024; spec ``mdvad.md`` §4, Table A4). Pure torch.
 
 Shared ("domain-agnostic") layers (the default ``mdvad`` trunk; ``trunk`` picks any registered trunk,
-see :mod:`omnivad.methods.trunks`, and D = its ``out_dim``, C/2 for the default)::
+see :mod:`omnivad.methods.trunks` and :mod:`omnivad.methods.mdvad.trunk`, and D = its ``out_dim``, C/2 for the default)::
 
     x (N,T,C) → Conv1d(C→2C,k3,p1) → split-max → ReLU → BN(C)          F_agg
               → Conv1d(C→C/2,k3,p1) → ReLU → BN(C/2)                   F_DA
@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnivad.methods.trunks import build_trunk, mdvad_trunk_forward, trunk_entry
-
-if TYPE_CHECKING:
-    from omnivad.config import Config
+from omnivad.methods.mdvad.trunk import mdvad_trunk_forward
+from omnivad.methods.trunks import build_trunk, trunk_entry
+from omnivad.sections import sections_view
 
 HEADS = ("single", "null", "nullang")
 
@@ -55,8 +54,10 @@ class MDVADNet(nn.Module):
         dropout: float = 0.7,
         ang_scale: float = 1.0,
         trunk: str = "mdvad",
-        trunk_cfg: Config | None = None,
+        trunk_config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """``trunk``: a registered trunk name; ``trunk_config``: the field values of the config sections it reads
+        ({section: {field: value}}; missing fields take their defaults)."""
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
@@ -74,8 +75,10 @@ class MDVADNet(nn.Module):
 
         self.trunk_name = str(trunk)
         sections = trunk_entry(self.trunk_name).sections
-        self.trunk_config = {s: getattr(trunk_cfg, s).model_dump(mode="json") for s in sections} if trunk_cfg else {}
-        body = build_trunk(self.trunk_name, trunk_cfg, self.feature_dim)
+        given = {s: dict(trunk_config[s]) for s in sections if trunk_config and trunk_config.get(s) is not None}
+        self.trunk_config = {s: getattr(v, s).model_dump(mode="json") for s in sections
+                             for v in [sections_view(sections, given)]} if given else {}
+        body = build_trunk(self.trunk_name, given, self.feature_dim)
         if self.trunk_name == "mdvad":
             for name, layer in body.named_children():  # legacy layout: conv_agg, bn_agg, ... at the top level
                 self.add_module(name, layer)
@@ -222,8 +225,6 @@ class MDVADNet(nn.Module):
         key = min(keys, key=len)
         prefix = key[: -len("_extra_state")]
         state = dict(sd[key])
-        from omnivad.config import Config
-
         model = cls(
             feature_dim=int(state["feature_dim"]),
             domains=list(state["domains"]),
@@ -232,7 +233,7 @@ class MDVADNet(nn.Module):
             dropout=float(state.get("dropout", 0.7)),
             ang_scale=float(state.get("ang_scale", 1.0)),
             trunk=str(state.get("trunk", "mdvad")),
-            trunk_cfg=Config.model_validate(state.get("trunk_config") or {}),
+            trunk_config=state.get("trunk_config") or {},
         )
         own = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         model.load_state_dict(own, strict=strict)

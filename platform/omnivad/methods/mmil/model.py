@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-from omnivad.methods.trunks import register_trunk
 
-if TYPE_CHECKING:
-    from omnivad.config import Config
 
 
 class MMILNet(nn.Module):
@@ -60,8 +57,3 @@ class MMILTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(torch.relu(self.fc(x)))
-
-
-@register_trunk("mmil", sections=("mmil",))
-def mmil_trunk(cfg: Config, feature_dim: int) -> MMILTrunk:
-    return MMILTrunk(feature_dim, cfg.mmil.hidden[0], cfg.mmil.dropout)
