@@ -61,6 +61,7 @@ from omnivad.engine.local import local_pools
 from omnivad.engine.spec import RunSpec
 from omnivad.engine.train_loop import build_model, head_index, run_steps, seed_everything
 from omnivad.methods.registry import get_method
+from omnivad.protocols import protocol_splits
 
 HERE = Path(__file__).resolve().parent
 OUT_JSON = HERE / "out" / "train_throughput.json"
@@ -98,7 +99,7 @@ def make_config(corpus_uri: str, runs: str, steps: int, log_every: int, batch_pe
 
 def make_spec(cfg: Config, corpus: Corpus, name: str) -> RunSpec:
     domains = corpus.domains
-    split = build_benchmark(corpus, cfg.benchmark, domains).protocol_splits("E1", 0)
+    split = protocol_splits(build_benchmark(corpus, cfg.benchmark, domains), "E1", 0)
     return RunSpec(
         name=name, corpus_uri=corpus.uri, train=split.train, val=split.val, head_domains=list(domains),
         steps=cfg.train.steps, seed=cfg.train.seed,

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from omnivad.config import BenchmarkConfig
-from omnivad.corpus.benchmark import PROTOCOLS, Benchmark, ProtocolSplit, build_benchmark
+from omnivad.corpus.benchmark import Benchmark, ProtocolSplit, build_benchmark
 from omnivad.corpus.format import Corpus, Video, write_videos
 from omnivad.errors import ConfigError, CorpusError
+from omnivad.protocols import list_protocols, protocol_splits
 
 SIX = ["UCFC", "XD", "LAD", "UBIF", "TAD", "ST"]
 MERGE = {"TAD": ["CADP"], "ST": ["NWPU"]}
@@ -362,7 +363,7 @@ def test_save_load_round_trip(bench, tmp_path):
     bench.save(path)
     loaded = Benchmark.load(path)
     assert loaded == bench
-    assert loaded.protocol_splits("E3", 1, "ST") == bench.protocol_splits("E3", 1, "ST")
+    assert protocol_splits(loaded, "E3", 1, "ST") == protocol_splits(bench, "E3", 1, "ST")
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
     with pytest.raises(CorpusError, match="format"):
@@ -391,7 +392,7 @@ def test_corpus_input(tmp_path):
 
 
 def _all_splits(b: Benchmark):
-    for protocol in PROTOCOLS:
+    for protocol in list_protocols():
         for f in range(len(b.folds)):
             if protocol == "single":
                 targets = list(b.domains)
@@ -401,7 +402,7 @@ def _all_splits(b: Benchmark):
                 targets = b.test_domains()
             for t in targets:
                 for start in (("E1", "E2") if protocol == "E4" else ("E1",)):
-                    yield b.protocol_splits(protocol, f, t, start=start)
+                    yield protocol_splits(b, protocol, f, t, start=start)
 
 
 def test_no_test_video_in_train_val_or_finetune_for_any_protocol(bench):
@@ -422,39 +423,39 @@ def test_no_test_video_in_train_val_or_finetune_for_any_protocol(bench):
 
 def test_protocol_contents(bench):
     fd = bench.folds[2]
-    single = bench.protocol_splits("single", 2, "TAD")
+    single = protocol_splits(bench, "single", 2, "TAD")
     assert single.source_domains == ["TAD"] and set(single.test) == set(SIX) and not single.finetune
-    e1 = bench.protocol_splits("E1", 2)
+    e1 = protocol_splits(bench, "E1", 2)
     assert e1.train == fd.train and e1.val == fd.val and e1.test == fd.test and e1.source_domains == SIX
-    e2 = bench.protocol_splits("e2", 2, "UBIF")
+    e2 = protocol_splits(bench, "e2", 2, "UBIF")
     assert e2.protocol == "E2" and "UBIF" not in e2.train and list(e2.test) == ["UBIF"] and not e2.finetune
-    e3 = bench.protocol_splits("E3", 2, "UBIF")
+    e3 = protocol_splits(bench, "E3", 2, "UBIF")
     assert e3.train == e2.train and e3.finetune == {"UBIF": fd.low_shot["UBIF"]}
-    e4a = bench.protocol_splits("E4", 2, "UBIF", start="E1")
+    e4a = protocol_splits(bench, "E4", 2, "UBIF", start="E1")
     assert e4a.source_domains == SIX and e4a.finetune == {"UBIF": fd.train["UBIF"]} and e4a.start == "E1"
-    e4b = bench.protocol_splits("E4", 2, "UBIF", start="E2")
+    e4b = protocol_splits(bench, "E4", 2, "UBIF", start="E2")
     assert "UBIF" not in e4b.source_domains and e4b.finetune_val == {"UBIF": fd.val["UBIF"]}
     assert isinstance(e4b, ProtocolSplit)
 
 
 def test_protocol_errors(bench):
     with pytest.raises(ValueError, match="'E9'"):
-        bench.protocol_splits("E9", 0, "ST")
+        protocol_splits(bench, "E9", 0, "ST")
     with pytest.raises(ValueError, match="'NWPU'"):
-        bench.protocol_splits("E2", 0, "NWPU")
+        protocol_splits(bench, "E2", 0, "NWPU")
     with pytest.raises(ValueError, match="fold 3"):
-        bench.protocol_splits("E1", 3)
+        protocol_splits(bench, "E1", 3)
     with pytest.raises(ValueError, match="target"):
-        bench.protocol_splits("E2", 0)
+        protocol_splits(bench, "E2", 0)
 
 
 def test_domain_without_test_split():
     rows = _rows("A", "train", 20, 10) + _rows("A", "test", 3, 3) + _rows("B", "train", 20, 10)
     b = build_benchmark(rows, BenchmarkConfig(folds=1, volume_normal=10, volume_abnormal=5))
     assert b.test_domains() == ["A"] and b.folds[0].test["B"] == []
-    assert set(b.protocol_splits("E1", 0).test) == {"A"}
-    assert set(b.protocol_splits("single", 0, "B").test) == {"A"}
-    assert b.protocol_splits("E2", 0, "A").source_domains == ["B"]
+    assert set(protocol_splits(b, "E1", 0).test) == {"A"}
+    assert set(protocol_splits(b, "single", 0, "B").test) == {"A"}
+    assert protocol_splits(b, "E2", 0, "A").source_domains == ["B"]
     for p in ("E2", "E3", "E4"):
         with pytest.raises(CorpusError, match="'B'.*no test split"):
-            b.protocol_splits(p, 0, "B")
+            protocol_splits(b, p, 0, "B")

@@ -49,6 +49,7 @@ from omnivad.engine.local import train_local
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.mdvad.loss import ac_pseudo_labels, forward_crops
 from omnivad.metrics import evaluate_domain
+from omnivad.protocols import protocol_splits
 
 pytestmark = pytest.mark.learning
 SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))
@@ -88,7 +89,7 @@ class World:
         key = (method, protocol, str(target), *overrides)
         if key not in self._runs:
             cfg = config.load(overrides=[*COMMON, f"model.method={method}", *overrides])
-            split = self.bench.protocol_splits(protocol, 0, target)
+            split = protocol_splits(self.bench, protocol, 0, target)
             spec = RunSpec(
                 name=f"{method}-{protocol}", corpus_uri=self.uri, train=split.train,
                 head_domains=list(split.source_domains), steps=STEPS, seed=SEED,

@@ -11,6 +11,7 @@ from omnivad.corpus.synth import SynthConfig, synthesize
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.local import train_local
 from omnivad.engine.spec import RunSpec
+from omnivad.protocols import protocol_splits
 
 
 
@@ -27,13 +28,13 @@ def test_unseen_target_finetune(corpus, tmp_path, mode, expect_head):
                                  f"model.unseen_finetune={mode}", "benchmark.folds=1"])
     target = corpus.domains[-1]
     bench = build_benchmark(corpus, cfg.benchmark, corpus.domains)
-    e2 = bench.protocol_splits("E2", 0, target)
+    e2 = protocol_splits(bench, "E2", 0, target)
     sources = [d for d in corpus.domains if d != target]
     method, model = train_local(cfg, RunSpec(name="pre", corpus_uri=corpus.uri, train=e2.train,
                                              head_domains=sources, steps=20))
     pre = str(tmp_path / "pre.pt")
     ckpt.write_model(pre, {"model": model.state_dict()})
-    e3 = bench.protocol_splits("E3", 0, target)
+    e3 = protocol_splits(bench, "E3", 0, target)
     _, tuned = train_local(cfg, RunSpec(name="ft", corpus_uri=corpus.uri, train=e3.finetune, head_domains=sources,
                                         steps=5, adapting=True, use_all=True, init_model=pre))
     assert (target in tuned.domains) is expect_head

@@ -20,6 +20,7 @@ from omnivad.corpus.synth import SynthConfig, synthesize
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.spec import RunSpec
 from omnivad.engine.train_loop import CRASH_ENV
+from omnivad.protocols import protocol_splits
 
 pytestmark = pytest.mark.ray
 
@@ -86,7 +87,7 @@ def _fit(corpus_uri: str, out: str, *extra: str) -> str:
     # max_failures=0: this is the driver-rerun path (test_a_killed_worker_recovers_in_the_same_job is Ray's own)
     cfg = _cfg(corpus_uri, out, "train.steps=6", "model.method=nullang-mil", "train.max_failures=0", *extra)
     corpus = Corpus.open(corpus_uri)
-    split = build_benchmark(corpus, cfg.benchmark, corpus.domains).protocol_splits("E1", 0)
+    split = protocol_splits(build_benchmark(corpus, cfg.benchmark, corpus.domains), "E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
                    head_domains=corpus.domains, steps=6, seed=0)
     return fit(cfg, spec)
@@ -157,7 +158,7 @@ def test_a_killed_worker_recovers_in_the_same_job(ray_local, corpus_uri, tmp_pat
 
     corpus = Corpus.open(corpus_uri)
     extra = ["train.steps=40", "train.eval_every=5", "train.checkpoint_every=5", "model.method=nullang-mil"]
-    split = build_benchmark(corpus, _cfg(corpus_uri, "x").benchmark, corpus.domains).protocol_splits("E1", 0)
+    split = protocol_splits(build_benchmark(corpus, _cfg(corpus_uri, "x").benchmark, corpus.domains), "E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
                    head_domains=corpus.domains, steps=40, seed=0)
     straight = fit(_cfg(corpus_uri, str(tmp_path / "straight"), *extra), spec)

@@ -27,6 +27,7 @@ from omnivad.methods.como.model import ica
 from omnivad.methods.registry import get_method
 from omnivad.methods.trunks import build_trunk
 from omnivad.metrics import evaluate_domain
+from omnivad.protocols import protocol_splits
 
 D = 16
 
@@ -196,7 +197,7 @@ def world(tmp_path_factory):
                                 side_signals=True, object_classes=8, seed=SEED))
     corpus = Corpus.open(uri)
     bench = build_benchmark(corpus, config.load(overrides=COMMON).benchmark, corpus.domains)
-    return corpus, bench.protocol_splits("E1", 0, None)
+    return corpus, protocol_splits(bench, "E1", 0, None)
 
 
 def _train_and_score(world, steps: int, train_domains: list[str], *overrides: str):

@@ -37,6 +37,7 @@ from omnivad.errors import ConfigError
 from omnivad.metrics import evaluate_domain
 from omnivad.protocols import runner
 from omnivad.report.tables import comparison_table
+from omnivad.protocols import protocol_splits
 
 SEED = int(os.environ.get("OMNIVAD_TEST_SEED", "0"))  # corpus and training seed (tests/margins.py sweeps it)
 SYNTH = dict(domains=2, dim=16, videos_per_domain=64, test_videos_per_domain=24, conflict_strength=0.0,
@@ -70,9 +71,9 @@ class Zoo:
         overrides = [f"{k}={json.dumps(v)}" for k, v in runner.parse_method_entry(entry).items()]
         cfg = config.load(overrides=[*COMMON, *overrides, *EXTRA.get(entry, [])])
         if protocol == "single":
-            split, tested = self.bench.protocol_splits("single", 0, self.domains[0]), [self.domains[0]]
+            split, tested = protocol_splits(self.bench, "single", 0, self.domains[0]), [self.domains[0]]
         else:
-            split, tested = self.bench.protocol_splits("E1", 0), list(self.domains)
+            split, tested = protocol_splits(self.bench, "E1", 0), list(self.domains)
         spec = RunSpec(name=f"{entry}-{protocol}", corpus_uri=self.uri, train=split.train,
                        head_domains=list(split.source_domains), steps=STEPS[entry], seed=SEED)
         method, model = train_local(cfg, spec)

@@ -26,6 +26,7 @@ from omnivad.corpus.format import Corpus, CorpusWriter, Video, write_videos
 from omnivad.corpus.synth import SynthConfig, generate
 from omnivad.engine import checkpoint as ckpt
 from omnivad.registry import load_registry, promotion_gate, registry_uri, retrain
+from omnivad.protocols import protocol_splits
 
 pytestmark = pytest.mark.ray
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def _val_of(model_uri: str, corpus_uri: str, cfg: config.Config) -> dict:
 
     corpus = Corpus.open(corpus_uri)
     bench = build_benchmark(corpus, cfg.benchmark, corpus.domains)
-    split = bench.protocol_splits("E1", 0)
+    split = protocol_splits(bench, "E1", 0)
     got = evaluate_validation(model_uri, corpus, split.val, cfg.metrics.align, bench.locations(split.train, split.val))
     return {d: DomainMetrics(auc=m["auc"], ap=m["ap"]) for d, m in got.items()}
 

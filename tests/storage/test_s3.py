@@ -19,6 +19,7 @@ from omnivad.cli import main
 from omnivad.corpus.format import Corpus, CorpusWriter, Video
 from omnivad.corpus.importers import import_corpus
 from omnivad.errors import CorpusError, StorageError
+from omnivad.protocols import protocol_splits
 
 C = 8
 
@@ -192,7 +193,7 @@ def _fit(corpus_uri: str, out: str) -> str:
         "model.method=nullang-mil", "train.max_failures=0",  # the driver-rerun resume path
     ])
     corpus = Corpus.open(corpus_uri)
-    split = build_benchmark(corpus, cfg.benchmark, corpus.domains).protocol_splits("E1", 0)
+    split = protocol_splits(build_benchmark(corpus, cfg.benchmark, corpus.domains), "E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
                    head_domains=corpus.domains, steps=6, seed=0)
     return fit(cfg, spec)

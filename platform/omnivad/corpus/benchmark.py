@@ -59,13 +59,6 @@ _NON_CATEGORIES = ("", "Normal")
 Ids = dict[str, list[str]]
 
 
-def __getattr__(name: str) -> Any:
-    """``PROTOCOLS``: the registered protocol names (:func:`omnivad.protocols.list_protocols`)."""
-    if name == "PROTOCOLS":
-        from omnivad.protocols import list_protocols
-
-        return tuple(list_protocols())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,26 +194,6 @@ class Benchmark(BaseModel):
 
     # -- protocols (§6.3)
 
-    def protocol_splits(
-        self,
-        protocol: str,
-        fold: int = 0,
-        target: str | None = None,
-        start: Literal["E1", "E2"] = "E1",
-    ) -> ProtocolSplit:
-        """Train/val/test/fine-tune ids of one run of ``protocol`` (case-insensitive) on ``fold`` (§6.3, §6.4):
-        what the protocol's :meth:`omnivad.protocols.base.Protocol.splits` selects.
-
-        - ``single``: train and val of ``target`` only; test every domain that has a test set.
-        - ``E1``: train and val of every domain; test every domain (only ``target`` when given).
-        - ``E2``: train and val of every domain but ``target``; test ``target``.
-        - ``E3``: as E2 for pre-training; ``finetune`` = the target's low-shot subset.
-        - ``E4``: pre-training as E1 (``start="E1"``) or E2 (``start="E2"``); ``finetune`` = the target's
-          full fold training set.
-        """
-        from omnivad.protocols import get_protocol
-
-        return get_protocol(protocol).splits(self, fold, target, start)
 
     # -- persistence
 

@@ -3,7 +3,7 @@
 A protocol (``protocol.name``) says three things:
 
 * :meth:`Protocol.splits`: the train/val/test/fine-tune ids of one of its runs (what
-  :meth:`omnivad.corpus.benchmark.Benchmark.protocol_splits` returns for it);
+  :func:`omnivad.protocols.protocol_splits` returns for it);
 * :meth:`Protocol.plan`: the jobs it trains over ``protocol.folds`` folds (one :class:`Job` each);
 * :meth:`Protocol.aggregate`: the ``results.json`` of those jobs (per E4 start, see :meth:`Protocol.starts`).
 
@@ -106,9 +106,8 @@ def register(cls: type[Protocol]) -> type[Protocol]:
 
 
 def list_protocols() -> list[str]:
-    """The registered protocol names, in registration order."""
-    import omnivad.protocols  # noqa: F401  (registers the built-in protocols)
-
+    """The registered protocol names, in registration order (importing this module runs the package's
+    ``__init__``, which registers the built-in protocols)."""
     return list(_PROTOCOLS)
 
 

@@ -19,7 +19,7 @@ from omnivad.corpus.benchmark import Benchmark, Fold, ProtocolSplit
 from omnivad.corpus.format import Corpus
 from omnivad.engine.spec import RunSpec
 from omnivad.errors import CorpusError
-from omnivad.protocols import method_glue
+import omnivad.protocols.method_glue as method_glue
 
 if TYPE_CHECKING:
     from omnivad.protocols.base import Protocol

@@ -31,6 +31,7 @@ from typing import Any, Callable
 from omnivad import storage
 from omnivad.config import Config
 from omnivad.errors import OmnivadError
+from omnivad.protocols import protocol_splits
 from omnivad.registry.registry import (
     DomainMetrics,
     ModelVersion,
@@ -152,7 +153,7 @@ def _train(
     bench = build_benchmark(corpus, cfg.benchmark, domains)
     root = storage.join(cfg.storage.out, "registry", "runs", config_hash(cfg, corpus.fingerprint(), bench))
     bench.save(storage.join(root, "benchmark.json"))
-    split = bench.protocol_splits("E1", 0)
+    split = protocol_splits(bench, "E1", 0)
     name = f"{version}-from-{parent.version if parent else 'scratch'}"
     init = None
     if parent is not None:

@@ -10,10 +10,10 @@ from omnivad.sections import Section, register_section
 
 
 class SearchParam(Section):
-    """One searched hyperparameter: a config field (``mdvad.tau``) or a registered derived field such as
-    ``mdvad.topk_ratio`` (sets ``mdvad.k``)."""
+    """One searched hyperparameter: a config field (``train.lr``, or a field of a method's section) or a derived
+    field a section registers (e.g. a top-K ratio that sets the top-K count from ``data.segments``)."""
 
-    path: str = Field(description="dotted config field, e.g. mdvad.tau (old keys such as loss.tau are aliases); mdvad.topk_ratio sets mdvad.k = max(1, round(ratio * data.segments))")
+    path: str = Field(description="dotted config field, e.g. train.lr or SECTION.FIELD of the method's section (old keys are aliases), or a derived field the section registers (a top-K ratio sets K = max(1, round(ratio * data.segments)))")
     low: float = Field(description="lower bound (inclusive)")
     high: float = Field(description="upper bound (inclusive)")
     log: bool = Field(default=False, description="sample uniformly in log space (low > 0)")

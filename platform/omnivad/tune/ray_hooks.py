@@ -9,7 +9,7 @@ from ray.experimental import internal_kv
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from omnivad.tune.search import STOP_NAMESPACE, TrialStopped, _objective_values, _stop_key, stop_requested
+from omnivad.tune.trial_state import STOP_NAMESPACE, TrialStopped, _objective_values, _stop_key, stop_requested
 
 
 class ForwardValidation(TuneReportCallback):

@@ -35,8 +35,15 @@ from omnivad.config import Config, dump, to_yaml
 from omnivad.engine.spec import RunSpec
 from omnivad.errors import ConfigError
 from omnivad.tune.space import apply_params, current_values, resolve_space, tune_domains
+from omnivad.tune.trial_state import (  # noqa: F401  (re-exported)
+    METRICS,
+    STOP_NAMESPACE,
+    TrialStopped,
+    _objective_values,
+    _stop_key,
+    stop_requested,
+)
 
-METRICS = {"E1": "e1_val_auc", "E2": "e2_val_auc"}
 EXPERIMENT = "tune"  # Tune's experiment directory under the search directory
 
 
@@ -85,32 +92,6 @@ def selected_val(uri: str, cfg: Config) -> float:
         return float(payload["best_val"])
     vals = [h["val_auc"] for h in payload["history"] if "val_auc" in h]
     return float(vals[-1]) if vals else float("nan")
-
-
-def _objective_values(done: dict[str, list[float]], objs: list[str], current: tuple[str, float] | None = None) -> dict[str, float]:
-    """Each objective's metric: the mean over finished runs (and the running one's current value)."""
-    out = {}
-    for o in objs:
-        vals = list(done[o]) + ([current[1]] if current and current[0] == o else [])
-        out[METRICS[o]] = float(sum(vals) / len(vals)) if vals else float("nan")
-    return out
-
-
-STOP_NAMESPACE = "omnivad-tune-stop"
-
-
-def _stop_key(trial_id: str) -> bytes:
-    return f"stop/{trial_id}".encode()
-
-
-def stop_requested(trial_id: str) -> bool:
-    from ray.experimental import internal_kv
-
-    return internal_kv._internal_kv_exists(_stop_key(trial_id), namespace=STOP_NAMESPACE)
-
-
-class TrialStopped(RuntimeError):
-    """Raised in the Ray Train controller to end a run that ASHA stopped (a graceful shutdown)."""
 
 
 def _forward_callback(trial_id: str, objective: str, offset: int, done: dict[str, list[float]], objs: list[str]) -> Any:

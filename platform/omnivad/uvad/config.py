@@ -14,7 +14,7 @@ class UVADConfig(Section):
     """Unsupervised wOCC–WS interleaving (``jobs/uvad.py``), ../shared/specs/wocc_ws.md."""
 
     occ: Literal["ae", "flow", "stg-nf"] = Field(default="ae", description="wOCC model: feature AE (§8), feature flow, or STG-NF on pose tracks (§3.1)")
-    ws: str = Field(default="rtfm", description="WS model: rtfm (RTFM, §3.3) or a registered WS model, e.g. mil (the MDVAD single head on bags; alias mdvad)")
+    ws: str = Field(default="rtfm", description="WS model: rtfm (RTFM, §3.3) or a registered WS model, e.g. mil (the single-head MIL network on pseudo bags)")
     q: float = Field(default=0.15, gt=0.0, lt=1.0, description="Q: rough abnormal ratio, T_1 = ceil(Q*N) (§3.7)")
     stop_ratio: float = Field(default=0.1, ge=0.0, le=1.0, description="P: stop when a drop <= P * reference drop")
     stop_reference: Literal["first-measured", "first"] = Field(
