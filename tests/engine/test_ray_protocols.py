@@ -102,6 +102,9 @@ def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path):
         _fit(corpus_uri, killed_out, step_hooks=kill_at(3))  # the worker process dies right after step 3
     fs, path = storage.filesystem(killed_out)
     assert not fs.exists(f"{path}/run/model.pt")  # no half-written result
+    # killed by the hook after step 3: step 2's checkpoint was written, step 4's never
+    saved = [p.name for p in (tmp_path / "killed").glob("run/ray/train/**/step-*")]
+    assert "step-00000002" in saved and "step-00000004" not in saved, saved
     resumed = _fit(corpus_uri, killed_out)  # restarts from the step-2 checkpoint
 
     a, b = ckpt.read_model(straight), ckpt.read_model(resumed)

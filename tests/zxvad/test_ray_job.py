@@ -34,6 +34,8 @@ def test_zero_shot_job_resumes_and_scores_target(ray_local, tmp_path):
         run_zero_shot(cfg, str(src), str(tgt), out, step_hooks=kill_at(3))
     (run,) = [d for d in os.listdir(out) if d.startswith("zxvad-")]
     assert not os.path.exists(os.path.join(out, run, "model.pt"))
+    saved = [p.name for p in (tmp_path / "runs" / run).glob("ray/train/**/step-*")]
+    assert "step-00000002" in saved and "step-00000004" not in saved, saved  # killed after step 3
 
     result = run_zero_shot(cfg, str(src), str(tgt), out)
     model = ckpt.read_model(result["model"])
