@@ -1,7 +1,8 @@
 """The training loop, read top to bottom: one loop for every method.
 
-``train_loop_per_worker`` is what Ray Train runs on each worker. It reads its shard of every training
-domain (``get_dataset_shard``), builds balanced batches, and calls the method's ``loss``. Rank 0 scores
+``train_loop_per_worker`` is what Ray Train runs on each worker (launched by ``engine/harness.py``):
+setup, restore, then for each step: batch, loss, optimizer step; evaluate, checkpoint. It reads its shard
+of every training domain (``get_dataset_shard``), builds balanced batches, and calls the method's ``loss``. Rank 0 scores
 the validation videos, keeps the best-on-validation weights (or, only when ``train.selection`` is
 ``best-test``, the papers' best-on-test weights), and writes checkpoints; a restarted run
 picks up the latest checkpoint and replays the same data order (batches are a pure function of the
