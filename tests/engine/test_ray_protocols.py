@@ -19,8 +19,8 @@ from omnivad.corpus.format import Corpus
 from omnivad.corpus.synth import SynthConfig, synthesize
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine.spec import RunSpec
-from omnivad.engine.train_loop import CRASH_ENV
 from omnivad.protocols import protocol_splits
+from tests.faults import kill_at
 
 pytestmark = pytest.mark.ray
 
@@ -81,7 +81,7 @@ def test_every_protocol_runs_end_to_end(ray_local, corpus_uri, tmp_path):
     assert target not in e3_payload["domains"]
 
 
-def _fit(corpus_uri: str, out: str, *extra: str) -> str:
+def _fit(corpus_uri: str, out: str, *extra: str, step_hooks: list | None = None) -> str:
     from omnivad.engine.trainer import fit
 
     # max_failures=0: this is the driver-rerun path (test_a_killed_worker_recovers_in_the_same_job is Ray's own)
@@ -90,21 +90,22 @@ def _fit(corpus_uri: str, out: str, *extra: str) -> str:
     split = protocol_splits(build_benchmark(corpus, cfg.benchmark, corpus.domains), "E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
                    head_domains=corpus.domains, steps=6, seed=0)
-    return fit(cfg, spec)
+    return fit(cfg, spec, step_hooks=step_hooks)
 
 
-def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path, monkeypatch):
+def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path):
     from omnivad.engine.evaluate import evaluate_model
 
     straight = _fit(corpus_uri, str(tmp_path / "straight"))
 
     killed_out = str(tmp_path / "killed")
-    monkeypatch.setenv(CRASH_ENV, "3")  # the worker process dies (os._exit) right after step 3
     with pytest.raises(Exception):
-        _fit(corpus_uri, killed_out)
+        _fit(corpus_uri, killed_out, step_hooks=kill_at(3))  # the worker process dies right after step 3
     fs, path = storage.filesystem(killed_out)
     assert not fs.exists(f"{path}/run/model.pt")  # no half-written result
-    monkeypatch.delenv(CRASH_ENV)
+    # killed by the hook after step 3: step 2's checkpoint was written, step 4's never
+    saved = [p.name for p in (tmp_path / "killed").glob("run/ray/train/**/step-*")]
+    assert "step-00000002" in saved and "step-00000004" not in saved, saved
     resumed = _fit(corpus_uri, killed_out)  # restarts from the step-2 checkpoint
 
     a, b = ckpt.read_model(straight), ckpt.read_model(resumed)

@@ -181,7 +181,7 @@ def ray_s3(s3_server, tmp_path_factory):
             ray.shutdown()
 
 
-def _fit(corpus_uri: str, out: str) -> str:
+def _fit(corpus_uri: str, out: str, step_hooks: list | None = None) -> str:
     from omnivad import config
     from omnivad.corpus.benchmark import build_benchmark
     from omnivad.engine.spec import RunSpec
@@ -196,14 +196,14 @@ def _fit(corpus_uri: str, out: str) -> str:
     split = protocol_splits(build_benchmark(corpus, cfg.benchmark, corpus.domains), "E1", 0)
     spec = RunSpec(name="run", corpus_uri=corpus_uri, train=split.train, val=split.val,
                    head_domains=corpus.domains, steps=6, seed=0)
-    return fit(cfg, spec)
+    return fit(cfg, spec, step_hooks=step_hooks)
 
 
 @pytest.mark.ray
 def test_train_checkpoint_evaluate_and_resume_on_s3(ray_s3, s3_server, monkeypatch):
     from omnivad.engine import checkpoint as ckpt
     from omnivad.engine.evaluate import evaluate_model
-    from omnivad.engine.train_loop import CRASH_ENV
+    from tests.faults import kill_at
 
     bucket, corpus_uri = ray_s3
     for k, v in s3_server.env().items():
@@ -220,12 +220,10 @@ def test_train_checkpoint_evaluate_and_resume_on_s3(ray_s3, s3_server, monkeypat
     assert sorted(metrics["per_domain"]) == sorted(corpus.domains) and 0.0 <= metrics["mean_auc"] <= 1.0
 
     killed = f"s3://{bucket}/runs/killed"
-    monkeypatch.setenv(CRASH_ENV, "3")  # the worker dies (os._exit) right after step 3
     with pytest.raises(Exception):
-        _fit(corpus_uri, killed)
+        _fit(corpus_uri, killed, step_hooks=kill_at(3))  # the worker dies right after step 3
     assert "runs/killed/run/model.pt" not in s3_server.keys(bucket, "runs/killed/")
     assert any("/step-00000002/" in k for k in s3_server.keys(bucket, "runs/killed/"))
-    monkeypatch.delenv(CRASH_ENV)
     resumed = _fit(corpus_uri, killed)  # restarts from the step-2 checkpoint in the bucket
 
     a, b = ckpt.read_model(straight), ckpt.read_model(resumed)

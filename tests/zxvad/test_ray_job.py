@@ -11,8 +11,8 @@ import pytest
 from omnivad import config
 from omnivad.engine import checkpoint as ckpt
 from omnivad.video.synth import write_video_set
-from omnivad.zxvad.train import CRASH_ENV
 from omnivad.zxvad.zeroshot import run_zero_shot
+from tests.faults import kill_at
 
 pytestmark = pytest.mark.ray
 
@@ -23,19 +23,19 @@ TINY = [
 ]
 
 
-def test_zero_shot_job_resumes_and_scores_target(ray_local, tmp_path, monkeypatch):
+def test_zero_shot_job_resumes_and_scores_target(ray_local, tmp_path):
     src, tgt = tmp_path / "source", tmp_path / "target"
     write_video_set(str(src), n_normal=2, n_abnormal=0, n_frames=12, size=(32, 32), scene=0, seed=1)
     write_video_set(str(tgt), n_normal=1, n_abnormal=2, n_frames=16, size=(32, 32), scene=3, seed=2)
     out = str(tmp_path / "runs")
     cfg = config.load(None, TINY)
 
-    monkeypatch.setenv(CRASH_ENV, "3")  # the worker dies after step 3; step 2's checkpoint survives
-    with pytest.raises(Exception):
-        run_zero_shot(cfg, str(src), str(tgt), out)
+    with pytest.raises(Exception):  # the worker dies after step 3; step 2's checkpoint survives
+        run_zero_shot(cfg, str(src), str(tgt), out, step_hooks=kill_at(3))
     (run,) = [d for d in os.listdir(out) if d.startswith("zxvad-")]
     assert not os.path.exists(os.path.join(out, run, "model.pt"))
-    monkeypatch.delenv(CRASH_ENV)
+    saved = [p.name for p in (tmp_path / "runs" / run).glob("ray/train/**/step-*")]
+    assert "step-00000002" in saved and "step-00000004" not in saved, saved  # killed after step 3
 
     result = run_zero_shot(cfg, str(src), str(tgt), out)
     model = ckpt.read_model(result["model"])

@@ -15,6 +15,7 @@ from omnivad.config import Config
 from omnivad.corpus.format import Corpus
 from omnivad.data.balanced import BalancedBatcher, Pool
 from omnivad.data.ray_datasets import resample_segments
+from omnivad.engine.harness import build_optimizer
 from omnivad.engine.spec import RunSpec
 from omnivad.engine.train_loop import build_model, head_index, model_domains, prepare_heads, run_steps, seed_everything
 from omnivad.methods.registry import get_method
@@ -42,7 +43,7 @@ def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, t
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = local_pools(corpus, spec, cfg)
     prepare_heads(method, model, cfg, spec, pools)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
     batcher = BalancedBatcher(
         pools, list(spec.train), head_index(spec, model_domains(model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,

@@ -1,7 +1,8 @@
 """The training loop, read top to bottom: one loop for every method.
 
-``train_loop_per_worker`` is what Ray Train runs on each worker. It reads its shard of every training
-domain (``get_dataset_shard``), builds balanced batches, and calls the method's ``loss``. Rank 0 scores
+``train_loop_per_worker`` is what Ray Train runs on each worker (launched by ``engine/harness.py``):
+setup, restore, then for each step: batch, loss, optimizer step; evaluate, checkpoint. It reads its shard
+of every training domain (``get_dataset_shard``), builds balanced batches, and calls the method's ``loss``. Rank 0 scores
 the validation videos, keeps the best-on-validation weights (or, only when ``train.selection`` is
 ``best-test``, the papers' best-on-test weights), and writes checkpoints; a restarted run
 picks up the latest checkpoint and replays the same data order (batches are a pure function of the
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import tempfile
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,18 +25,18 @@ from omnivad.config import Config
 from omnivad.corpus.format import Corpus, Video
 from omnivad.data.balanced import BalancedBatcher
 from omnivad.engine import checkpoint as ckpt
+from omnivad.engine import harness
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
 from omnivad.metrics import align_frames
 
-CRASH_ENV = "OMNIVAD_CRASH_AT_STEP"
 _LOGGER = logging.getLogger("omnivad.train")
 
 
 def _log(message: str) -> None:
     """Ray Train routes worker logging to the driver once (its patched ``print`` would echo twice)."""
-    _LOGGER.info(message)  # tests: simulate a worker killed mid-training
+    _LOGGER.info(message)
 
 
 def seed_everything(seed: int) -> None:
@@ -135,6 +135,17 @@ def validate(
     return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align).items()}
 
 
+def train_step(
+    method: Method, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any, cfg: Config, spec: RunSpec
+) -> dict[str, float]:
+    """One optimizer step on ``batch``: the method's loss, backward, step; returns the loss's logs."""
+    loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return logs
+
+
 def run_steps(
     method: Method,
     model: torch.nn.Module,
@@ -146,138 +157,165 @@ def run_steps(
     on_step: Any = None,
     device: torch.device | str = "cpu",
 ) -> None:
-    """The inner loop shared by the Ray Train worker and the plain single-process baseline."""
+    """The plain single-process loop (``engine/local.py``, the throughput benchmark): the worker's steps."""
     model.train()
     for step in range(start_step, spec.steps):
         batch = batcher.batch(step).to(device)
-        loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        logs = train_step(method, model, optimizer, batch, cfg, spec)
         if on_step is not None:
             on_step(step + 1, logs, batch)
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
+@dataclass
+class Worker:
+    """What one Ray Train worker holds: the unwrapped ``model`` (attributes, state dicts, validation), its
+    optimizer and batcher, and on rank 0 the videos it selects on."""
+
+    config: dict[str, Any]
+    cfg: Config
+    spec: RunSpec
+    info: harness.WorkerInfo
+    method: Method
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    batcher: BalancedBatcher
+    heads: list[str]
+    val_videos: dict[str, list[Video]]
+    test_videos: dict[str, list[Video]]
+
+
+@dataclass
+class Progress:
+    """What a checkpoint carries besides the weights: steps done, the best-so-far selection, the history."""
+
+    step: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"val": -1.0, "step": 0, "model": None})
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Throughput:
+    world: int
+    snippets: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, batch: Any) -> None:
+        self.snippets += int(batch.mask.sum().item()) * batch.x.shape[2]
+
+    def rate(self) -> float:
+        return self.snippets * self.world / max(time.perf_counter() - self.t0, 1e-9)
+
+
+def select_on_test(cfg: Config, spec: RunSpec) -> bool:
+    """best-test reproduces the papers' practice (optimistic; labelled as such in every result)."""
+    return cfg.train.selection == "best-test" and bool(spec.test_domains)
+
+
+def setup_worker(config: dict[str, Any]) -> Worker:
+    """Build this worker's model, optimizer and batcher on its shard of every training domain."""
     import ray.train
-    import ray.train.torch
+
+    from omnivad.data.ray_datasets import collect_pools
 
     cfg = Config.model_validate(config["cfg"])
     spec = RunSpec.model_validate(config["spec"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device() if cfg.scaling.use_gpu else torch.device("cpu")
+    info = harness.worker(cfg.scaling.use_gpu)
     seed_everything(spec.seed)
     corpus = Corpus.open(spec.corpus_uri, verify=cfg.corpus.verify)
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
-
-    # Data: this worker's shard of every training domain, as per-(domain, label) pools.
-    from omnivad.data.ray_datasets import collect_pools
-
     pools = {}
     for d in spec.train:
         pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
-    prepare_heads(method, model, cfg, spec, pools)  # DDP below broadcasts rank 0's choice
-    model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-
-    # Resume: the latest checkpoint of this run (same name and storage path), if any.
-    start_step, best = 0, {"val": -1.0, "step": 0, "model": None}
-    history: list[dict[str, Any]] = []
-    restored = ray.train.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as d:
-            state = ckpt.load_state(d)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        start_step, best, history = int(state["step"]), state["best"], list(state["history"])
-        if rank == 0:
-            _log(f"[omnivad] {spec.name}: resumed at step {start_step}")
+    prepare_heads(method, model, cfg, spec, pools)  # prepare() broadcasts rank 0's choice
+    model = model.to(info.device)
+    optimizer = harness.build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
     heads = model_domains(model, spec)
-    batcher = BalancedBatcher(
-        pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed, rank, world, spec.use_all
-    )
-    val_videos: dict[str, list[Video]] = {}
-    if rank == 0 and spec.val:
-        val_videos = load_videos(corpus, spec.val, spec.locations)
-    # best-test reproduces the papers' practice (optimistic; labelled as such in every result)
-    select_on_test = cfg.train.selection == "best-test" and bool(spec.test_domains)
+    batcher = BalancedBatcher(pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed,
+                              info.rank, info.world, spec.use_all)
+    val_videos = load_videos(corpus, spec.val, spec.locations) if info.rank == 0 and spec.val else {}
     test_videos: dict[str, list[Video]] = {}
-    if rank == 0 and select_on_test:
+    if info.rank == 0 and select_on_test(cfg, spec):
         test_videos = {d: sorted(corpus.videos(d, "test"), key=lambda v: v.video_id) for d in spec.test_domains}
-    if rank == 0:
+    if info.rank == 0:
         _log(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}")
-
-    net: torch.nn.Module = model
-    if world > 1:
-        net = _AttrDDP(model, device_ids=[device] if cfg.scaling.use_gpu else None, find_unused_parameters=True)
-
-    crash_at = int(os.environ.get(CRASH_ENV, "0") or 0)
-    t0, snippets = time.perf_counter(), 0
-
-    def on_step(step: int, logs: dict[str, float], batch: Any) -> None:
-        nonlocal t0, snippets, best
-        snippets += int(batch.mask.sum().item()) * batch.x.shape[2]
-        if crash_at and step == crash_at and restored is None:
-            os._exit(137)  # as if the worker were killed: no cleanup, no final checkpoint
-        evaluate_now = step % cfg.train.eval_every == 0 or step == spec.steps
-        save_now = step % cfg.train.checkpoint_every == 0 or step == spec.steps
-        if not (evaluate_now or save_now or step % cfg.train.log_every == 0):
-            return
-        metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}}
-        metrics["snippets_per_s"] = snippets * world / max(time.perf_counter() - t0, 1e-9)
-        if rank == 0 and evaluate_now and (val_videos or test_videos):
-            per_domain = validate(method, model, val_videos, heads, cfg.metrics.align) if val_videos else {}
-            if per_domain:
-                metrics["val_auc"] = float(np.mean(list(per_domain.values())))
-            if select_on_test:
-                per_domain = validate(method, model, test_videos, heads, cfg.metrics.align)
-                metrics["test_auc"] = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
-            val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
-            if per_domain and val > best["val"]:
-                best = {"val": val, "step": step, "model": copy.deepcopy(model.state_dict())}
-        if rank == 0:
-            history.append(metrics)
-            _log(f"[omnivad] {spec.name} step {step}/{spec.steps} " + " ".join(
-                f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
-        checkpoint = None
-        tmp = None
-        if save_now and rank == 0:
-            tmp = tempfile.mkdtemp(prefix="omnivad-ckpt-")
-            ckpt.save_state(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "step": step,
-                    "best": best,
-                    "history": history,
-                    "domains": heads,
-                    "config": config["cfg"],
-                    "spec": config["spec"],
-                },
-                tmp,
-            )
-            checkpoint = ray.train.Checkpoint.from_directory(tmp)
-        if evaluate_now or save_now:
-            # every worker reports at the same steps (report is a barrier)
-            ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"step-{step:08d}" if save_now else None)
-        if tmp:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    run_steps(method, net, optimizer, batcher, cfg, spec, start_step, on_step, device)
+    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos)
 
 
-class _AttrDDP(torch.nn.parallel.DistributedDataParallel):
-    """DDP that forwards attribute look-ups (``model.domains``...) to the wrapped model."""
+def restore(w: Worker) -> Progress:
+    """Resume from this run's latest checkpoint (same name and storage path), if any."""
+    state = harness.restore()
+    if state is None:
+        return Progress()
+    w.model.load_state_dict(state["model"])
+    w.optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"])
+    if w.info.rank == 0:
+        _log(f"[omnivad] {w.spec.name}: resumed at step {int(state['step'])}")
+    return Progress(int(state["step"]), state["best"], list(state["history"]))
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.module, name)
+
+def evaluate(w: Worker, progress: Progress, step: int, metrics: dict[str, Any]) -> None:
+    """Rank 0: validation AUC (and test AUC under best-test) into ``metrics``; keep the best weights."""
+    cfg = w.cfg
+    per_domain = validate(w.method, w.model, w.val_videos, w.heads, cfg.metrics.align) if w.val_videos else {}
+    if per_domain:
+        metrics["val_auc"] = float(np.mean(list(per_domain.values())))
+    if select_on_test(cfg, w.spec):
+        per_domain = validate(w.method, w.model, w.test_videos, w.heads, cfg.metrics.align)
+        metrics["test_auc"] = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
+    val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
+    if per_domain and val > progress.best["val"]:
+        progress.best = {"val": val, "step": step, "model": copy.deepcopy(w.model.state_dict())}
+
+
+def checkpoint_state(w: Worker, progress: Progress) -> dict[str, Any]:
+    return {
+        "model": w.model.state_dict(),
+        "optimizer": w.optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "step": progress.step,
+        "best": progress.best,
+        "history": progress.history,
+        "domains": w.heads,
+        "config": w.config["cfg"],
+        "spec": w.config["spec"],
+    }
+
+
+def after_step(w: Worker, progress: Progress, logs: dict[str, float], meter: Throughput) -> None:
+    """Log, evaluate and checkpoint at their cadences; every worker reports at the same steps."""
+    step, train = progress.step, w.cfg.train
+    evaluate_now = step % train.eval_every == 0 or step == w.spec.steps
+    save_now = step % train.checkpoint_every == 0 or step == w.spec.steps
+    if not (evaluate_now or save_now or step % train.log_every == 0):
+        return
+    metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}, "snippets_per_s": meter.rate()}
+    rank0 = w.info.rank == 0
+    if rank0 and evaluate_now and (w.val_videos or w.test_videos):
+        evaluate(w, progress, step, metrics)
+    if rank0:
+        progress.history.append(metrics)
+        _log(f"[omnivad] {w.spec.name} step {step}/{w.spec.steps} " + " ".join(
+            f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
+    if evaluate_now or save_now:
+        state = checkpoint_state(w, progress) if save_now and rank0 else None
+        harness.report(metrics, state, f"step-{step:08d}" if save_now else None)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """What Ray Train runs on each worker: setup, restore, then the steps."""
+    w = setup_worker(config)
+    progress = restore(w)
+    net = harness.prepare(w.model, find_unused_parameters=True)
+    hooks = harness.step_hooks(config)
+    meter = Throughput(w.info.world)
+    net.train()
+    for step in range(progress.step, w.spec.steps):
+        batch = w.batcher.batch(step).to(w.info.device)
+        logs = train_step(w.method, net, w.optimizer, batch, w.cfg, w.spec)
+        meter.add(batch)
+        progress.step = step + 1
+        harness.run_hooks(hooks, progress.step)
+        after_step(w, progress, logs, meter)

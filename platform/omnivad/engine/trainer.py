@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import posixpath
 import sys
 from typing import Any
@@ -11,19 +10,9 @@ from omnivad import storage
 from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
 from omnivad.engine import checkpoint as ckpt
+from omnivad.engine import harness
 from omnivad.engine.spec import RunSpec
 from omnivad.errors import CheckpointError
-
-
-def scaling_config(cfg: Config) -> Any:
-    import ray.train
-
-    resources: dict[str, float] = {"CPU": cfg.scaling.cpus_per_worker, **cfg.scaling.resources_per_worker}
-    if cfg.scaling.use_gpu:
-        resources["GPU"] = cfg.scaling.gpus_per_worker or 1.0
-    return ray.train.ScalingConfig(
-        num_workers=cfg.scaling.workers, use_gpu=cfg.scaling.use_gpu, resources_per_worker=resources
-    )
 
 
 def train_datasets(cfg: Config, spec: RunSpec) -> dict[str, Any]:
@@ -63,59 +52,45 @@ def finished_model(model_uri: str) -> bool:
     return True
 
 
-def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> str:
+def fit(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None,
+        step_hooks: list[harness.StepHook] | None = None) -> str:
     """:func:`fit_run`'s model URI."""
-    return fit_run(cfg, spec, callbacks)[0]
+    return fit_run(cfg, spec, callbacks, step_hooks)[0]
 
 
-def fit_run(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> tuple[str, bool]:
+def fit_run(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None,
+            step_hooks: list[harness.StepHook] | None = None) -> tuple[str, bool]:
     """Train (or resume) ``spec`` on Ray Train; write and return the URI of its selected ``model.pt``.
 
-    Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
-    when the run has no validation videos), ``final``, or ``best-test`` (the papers' optimistic practice:
-    the run's ``test_domains`` are scored during training; recorded as ``selected: best-test@step``).
-    ``callbacks``: Ray Train user callbacks (a search forwards the run's reports to Ray Tune with them).
+    ``callbacks``: Ray Train user callbacks (a search forwards the run's reports to Ray Tune with them);
+    ``step_hooks``: per-step callables every worker calls (:func:`omnivad.engine.harness.launch`).
     Returns ``(model URI, reused)``: ``reused`` when the run had finished before (logged ``reused: <run dir>``).
     ``train.max_failures`` is Ray Train's ``FailureConfig``: a worker that dies mid-run is restarted from the
     latest checkpoint within the same ``fit``.
     """
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    from omnivad.engine.train_loop import CRASH_ENV, train_loop_per_worker
+    from omnivad.engine.train_loop import train_loop_per_worker
 
     out = run_dir(cfg, spec)
     model_uri = storage.join(out, "model.pt")
-    fs, model_path = storage.filesystem(model_uri)
     if finished_model(model_uri):
         print(f"[omnivad] {spec.name}: reused: {out}", file=sys.stderr)
         return model_uri, True
-    storage_fs, storage_path = storage.filesystem(storage.join(out, "ray"))
-    # fault injection for the resume tests reaches the workers through their runtime env
-    env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
-    run_config = ray.train.RunConfig(
-        name="train",
-        storage_path=storage_path,
-        storage_filesystem=storage.arrow_filesystem(storage_fs),
-        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-        failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
-        worker_runtime_env={"env_vars": env} if env else None,
-        callbacks=callbacks,  # e.g. forwarding reports to Ray Tune (omnivad.tune)
+    result = harness.launch(
+        train_loop_per_worker, {"cfg": dump(cfg), "spec": spec.model_dump()}, cfg, storage.join(out, "ray"),
+        datasets=train_datasets(cfg, spec), max_failures=cfg.train.max_failures, callbacks=callbacks,
+        step_hooks=step_hooks,
     )
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"cfg": dump(cfg), "spec": spec.model_dump()},
-        torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
-        scaling_config=scaling_config(cfg),
-        run_config=run_config,
-        datasets=train_datasets(cfg, spec),
-        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
-    )
-    result = trainer.fit()
-    if result.checkpoint is None:
-        raise RuntimeError(f"run {spec.name}: finished without a checkpoint")
-    with result.checkpoint.as_directory() as d:
-        state = ckpt.load_state(d)
+    write_selected(cfg, spec, harness.final_state(result, f"run {spec.name}"), model_uri)
+    return model_uri, False
+
+
+def write_selected(cfg: Config, spec: RunSpec, state: dict[str, Any], model_uri: str) -> None:
+    """Write the run's selected weights as ``model.pt`` (and its ``history.json`` beside it).
+
+    Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
+    when the run has no validation videos), ``final``, or ``best-test`` (the papers' optimistic practice:
+    the run's ``test_domains`` are scored during training; recorded as ``selected: best-test@step``).
+    """
     use_best = cfg.train.selection != "final" and state["best"]["model"] is not None
     weights = state["best"]["model"] if use_best else state["model"]
     kind = "best-test" if cfg.train.selection == "best-test" and spec.test_domains else "best-val"
@@ -134,5 +109,5 @@ def fit_run(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None) -> t
             "spec": spec.model_dump(),
         },
     )
+    fs, model_path = storage.filesystem(model_uri)
     storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), state["history"])
-    return model_uri, False

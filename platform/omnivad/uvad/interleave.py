@@ -22,6 +22,7 @@ import torch
 
 from omnivad import storage
 from omnivad.config import UVADConfig
+from omnivad.engine.harness import build_optimizer
 from omnivad.metrics import evaluate_domain
 from omnivad.uvad import thresholds as th
 from omnivad.uvad.data import Objects, SnippetSet
@@ -81,7 +82,7 @@ def new_occ(cfg: UVADConfig, dim: int, state: dict | None, init_seed: int,
     restored from ``state``."""
     torch.manual_seed(init_seed)
     model = build_occ(cfg.occ, dim, cfg)
-    opt = torch.optim.Adamax(model.parameters(), lr=cfg.occ_lr)
+    opt = build_optimizer(model.parameters(), "adamax", cfg.occ_lr)
     if state is not None:
         model.load_state_dict(state["model"])
         if state.get("opt"):

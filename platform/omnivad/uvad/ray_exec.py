@@ -14,8 +14,6 @@ rank), so a step averages ``workers × ws_batch`` bag pairs.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,7 @@ import torch
 
 from omnivad import storage
 from omnivad.config import Config, UVADConfig
+from omnivad.engine import harness
 from omnivad.uvad.data import Objects, SnippetSet
 from omnivad.uvad.interleave import DomainData, new_occ, new_ws
 
@@ -85,14 +84,10 @@ def _shard_arrays(name: str, shape: list[int], extra: list[str]) -> tuple[np.nda
 
 
 def _report(state: dict, metrics: dict[str, Any]) -> None:
+    """Every worker reports; rank 0's state is the run's checkpoint."""
     import ray.train
 
-    if ray.train.get_context().get_world_rank() == 0:
-        with tempfile.TemporaryDirectory() as d:
-            torch.save(state, os.path.join(d, "state.pt"))
-            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
-    else:
-        ray.train.report(metrics)
+    harness.report(metrics, state if ray.train.get_context().get_world_rank() == 0 else None)
 
 
 def occ_train_loop(config: dict[str, Any]) -> None:
@@ -106,8 +101,8 @@ def occ_train_loop(config: dict[str, Any]) -> None:
     rank = ray.train.get_context().get_world_rank()
     x, cols = _shard_arrays("train", config["shape"], ["w"])
     model, opt = new_occ(cfg, config["dim"], _state_from(config["state"]), 0)
-    wrapped = ray.train.torch.prepare_model(ObjectLoss(model))
     device = ray.train.torch.get_device()
+    wrapped = harness.prepare(ObjectLoss(model).to(device), find_unused_parameters=False)
     if cfg.occ_epochs and len(x) == 0:
         raise ValueError("uvad: a Ray Train worker got an empty wOCC shard; use fewer scaling.workers")
     losses = occ_epochs(wrapped, opt, x, cols["w"], cfg, config["seed"] + rank, steps=config["steps"], device=device)
@@ -128,9 +123,10 @@ def ws_train_loop(config: dict[str, Any]) -> None:
     x, cols = _shard_arrays("train", config["shape"], ["idx", "label", "ahat"])
     order = np.argsort(cols["idx"])
     model = new_ws(cfg, config["dim"], _state_from(config["state"]), 0)
-    wrapped = ray.train.torch.prepare_model(model)
+    device = ray.train.torch.get_device()
+    wrapped = harness.prepare(model.to(device), find_unused_parameters=False)
     losses = ws_iterations(wrapped, cfg.ws, x[order], cols["label"][order], cols["ahat"][order], cfg,
-                           config["seed"] + 7919 * rank, device=ray.train.torch.get_device())
+                           config["seed"] + 7919 * rank, device=device)
     _report({"model": {k: v.cpu() for k, v in _unwrap(wrapped).state_dict().items()}},
             {"loss_last": losses[-1], "losses": losses})
 
@@ -170,28 +166,10 @@ class RayExecutor:
         return storage.join(self.run, dd.domain, "data", *parts)
 
     def _fit(self, dd: DomainData, loop: Any, name: str, config: dict[str, Any], dataset: Any, split: bool) -> dict:
-        import ray.train
-        from ray.train.torch import TorchConfig, TorchTrainer
-
-        from omnivad.engine.trainer import scaling_config
-
-        fs, path = storage.filesystem(storage.join(self.run, dd.domain, "ray"))
-        trainer = TorchTrainer(
-            loop, train_loop_config={"uvad": self.u.model_dump(mode="json"), **config},
-            torch_config=TorchConfig(backend="nccl" if self.cfg.scaling.use_gpu else "gloo"),
-            scaling_config=scaling_config(self.cfg),
-            run_config=ray.train.RunConfig(name=name, storage_path=path,
-                                           storage_filesystem=storage.arrow_filesystem(fs),
-                                           failure_config=ray.train.FailureConfig(max_failures=0)),
-            datasets={"train": dataset},
-            dataset_config=ray.train.DataConfig(datasets_to_split="all" if split else []),
-        )
-        result = trainer.fit()
-        if result.checkpoint is None:
-            raise RuntimeError(f"uvad {dd.domain} {name}: Ray Train run ended without a checkpoint")
-        with result.checkpoint.as_directory() as d:
-            state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
-        return {"state": state, "metrics": result.metrics}
+        result = harness.launch(loop, {"uvad": self.u.model_dump(mode="json"), **config}, self.cfg,
+                                storage.join(self.run, dd.domain, "ray"), name=name, datasets={"train": dataset},
+                                split_datasets=split, keep_checkpoints=None)
+        return {"state": harness.final_state(result, f"uvad {dd.domain} {name}"), "metrics": result.metrics}
 
     # -- Executor protocol
     def train_occ(self, dd, state, w, init_seed, seed, tag):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from omnivad.engine.harness import build_optimizer
 from omnivad.uvad.occ import weighted_occ_loss
 from omnivad.uvad.ws import make_bags, ws_loss
 
@@ -71,6 +72,22 @@ def score_objects(model: nn.Module, x: np.ndarray, batch: int = 1024) -> np.ndar
     return np.concatenate(out) if out else np.zeros(0)
 
 
+class BagCursor:
+    """Bags in a random order, reshuffled (from ``rng``) each time they run out."""
+
+    def __init__(self, bags: np.ndarray, rng: np.random.Generator) -> None:
+        self.bags, self.perm, self.at = bags, rng.permutation(len(bags)), 0
+
+    def take(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = []
+        for _ in range(n):
+            if self.at >= len(self.perm):
+                self.perm, self.at = rng.permutation(len(self.bags)), 0
+            out.append(self.bags[self.perm[self.at]])
+            self.at += 1
+        return np.stack(out)
+
+
 def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray, ahat: np.ndarray, cfg: Any,
                   seed: int, iters: int | None = None, device: str | torch.device = "cpu") -> list[float]:
     """One WS "epoch" (§9.7): ``ws_iters`` iterations of ``ws_batch`` positive + negative bags, fresh Adam."""
@@ -82,26 +99,15 @@ def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray
     anchored = cfg.bags == "anchored"
     bags_p = make_bags(pos, ahat[pos], cfg.bag_size, rng, anchored)
     bags_n = make_bags(neg, ahat[neg], cfg.bag_size, rng, anchored)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.ws_lr, weight_decay=cfg.ws_weight_decay)
+    opt = build_optimizer(model.parameters(), "adam", cfg.ws_lr, cfg.ws_weight_decay)
     loss_fn = ws_loss(kind)
     model.train()
     xt = torch.from_numpy(x).to(device)
     losses = []
-    cursor = {"p": (rng.permutation(len(bags_p)), 0), "n": (rng.permutation(len(bags_n)), 0)}
-
-    def take(key: str, bags: np.ndarray) -> np.ndarray:
-        perm, at = cursor[key]
-        out = []
-        for _ in range(cfg.ws_batch):
-            if at >= len(perm):
-                perm, at = rng.permutation(len(bags)), 0
-            out.append(bags[perm[at]])
-            at += 1
-        cursor[key] = (perm, at)
-        return np.stack(out)
-
+    bags_pos, bags_neg = BagCursor(bags_p, rng), BagCursor(bags_n, rng)
     for _ in range(iters if iters is not None else cfg.ws_iters):
-        bp, bn = torch.from_numpy(take("p", bags_p)).to(device), torch.from_numpy(take("n", bags_n)).to(device)
+        bp = torch.from_numpy(bags_pos.take(cfg.ws_batch, rng)).to(device)
+        bn = torch.from_numpy(bags_neg.take(cfg.ws_batch, rng)).to(device)
         loss, _ = loss_fn(model, xt[bp], xt[bn], cfg)
         opt.zero_grad()
         loss.backward()

@@ -8,8 +8,6 @@ Every random draw of a step (clips, donors, pastes, augmentation) is a pure func
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,12 +16,13 @@ import torch
 from torch import nn
 
 from omnivad.config import ZxVADConfig
+from omnivad.engine import harness
+from omnivad.engine.harness import build_optimizer, prepare
 from omnivad.zxvad import loss as L
 from omnivad.zxvad.data import Batch, ClipSampler
 from omnivad.zxvad.model import ArcFace, Generator, PatchDiscriminator, attention
 from omnivad.zxvad.pseudo import PseudoAnomaly
 
-CRASH_ENV = "OMNIVAD_ZXVAD_CRASH_AT_STEP"
 _LOGGER = logging.getLogger("omnivad.zxvad")
 
 
@@ -66,19 +65,20 @@ class ZxVAD:
             self.n = NormalcyClassifier(zc).to(self.device) if zc.use_nc else None
         self.o = PseudoAnomaly(zc.r_arch, zc.r_layer, zc.mask_threshold, zc.attn_norm, zc.mix, zc.seed).to(self.device) if zc.use_nc else None
         betas = (0.5, 0.999)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=zc.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=zc.lr_d, betas=betas) if self.d else None
-        self.opt_n = torch.optim.Adam(self.n.parameters(), lr=zc.lr_n, betas=betas) if self.n else None
-        # what the D and N steps call: the DDP wrappers when distributed (set by ``wrap_ddp``)
+        self.opt_g = build_optimizer(self.g.parameters(), "adam", zc.lr_g, betas=betas)
+        self.opt_d = build_optimizer(self.d.parameters(), "adam", zc.lr_d, betas=betas) if self.d else None
+        self.opt_n = build_optimizer(self.n.parameters(), "adam", zc.lr_n, betas=betas) if self.n else None
+        # what the G, D and N steps call: the DDP-wrapped networks when distributed (set by ``prepare_distributed``)
         self.d_train, self.n_train, self.g_train = self.d, self.n, self.g
 
-    def wrap_ddp(self, device_ids: list[Any] | None) -> None:
-        ddp = torch.nn.parallel.DistributedDataParallel
-        self.g_train = ddp(self.g, device_ids=device_ids)
+    def prepare_distributed(self) -> None:
+        """Wrap G, D and N for distributed training (``ray.train.torch.prepare_model``: DDP with several
+        workers); the unwrapped networks stay in ``g``/``d``/``n`` for checkpoints and the G step's D and N."""
+        self.g_train = prepare(self.g, find_unused_parameters=False)
         if self.d is not None:
-            self.d_train = ddp(self.d, device_ids=device_ids)
+            self.d_train = prepare(self.d, find_unused_parameters=False)
         if self.n is not None:
-            self.n_train = ddp(self.n, device_ids=device_ids)
+            self.n_train = prepare(self.n, find_unused_parameters=False)
 
     def step(self, batch: Batch, gen: torch.Generator) -> dict[str, float]:
         """One iteration (§6.3): O, then the G step, the D step and the N step, each on its own loss."""
@@ -180,47 +180,39 @@ def train_local(
     return model
 
 
+def shard(uris: list[str], rank: int, world: int) -> list[str]:
+    """This worker's videos (every worker gets at least one)."""
+    return uris[rank::world] or uris[rank % len(uris) :: len(uris)]
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: decode this worker's shard of the source (and donor) videos, run the
     iterations from the latest checkpoint, report and checkpoint every ``checkpoint_every`` steps."""
-    import ray.train
-    import ray.train.torch
-
     from omnivad.zxvad.data import load_frames
 
     zc = ZxVADConfig.model_validate(config["zxvad"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device() if config.get("use_gpu") else torch.device("cpu")
-
-    def shard(uris: list[str]) -> list[str]:
-        return uris[rank::world] or uris[rank % len(uris) :: len(uris)]
-
-    videos = load_frames(shard(config["source"]), zc.frame_size, zc.gray, zc.max_frames, zc.clip_len + 1)
-    donors = load_frames(shard(config["donors"]), zc.frame_size, zc.gray, zc.max_frames, 1) if config["donors"] else None
-    model = ZxVAD(zc, device)
+    info = harness.worker(bool(config.get("use_gpu")))
+    rank, world = info.rank, info.world
+    videos = load_frames(shard(config["source"], rank, world), zc.frame_size, zc.gray, zc.max_frames, zc.clip_len + 1)
+    donors = (load_frames(shard(config["donors"], rank, world), zc.frame_size, zc.gray, zc.max_frames, 1)
+              if config["donors"] else None)
+    model = ZxVAD(zc, info.device)
     start, history = 0, []
-    restored = ray.train.get_checkpoint()
-    if restored is not None:
-        from omnivad.engine import checkpoint as ckpt
-
-        with restored.as_directory() as d:
-            state = ckpt.load_state(d)
+    state = harness.restore()
+    if state is not None:
         model.load_state_dict(state["model"])
         start, history = int(state["step"]), list(state["history"])
         if rank == 0:
             _LOGGER.info(f"[zxvad] resumed at step {start}")
-    if world > 1:
-        model.wrap_ddp([device] if config.get("use_gpu") else None)
+    model.prepare_distributed()
     sampler = ClipSampler(videos, donors, zc.clip_len, zc.batch_size, zc.seed, rank)
-    crash_at = int(os.environ.get(CRASH_ENV, "0") or 0)
+    hooks = harness.step_hooks(config)
     if rank == 0:
         _LOGGER.info(f"[zxvad] {sum(v.shape[0] for v in videos)} source frames in {len(videos)} videos on rank 0")
     for step in range(start, zc.iterations):
         logs = model.step(sampler.batch(step), step_generator(zc.seed, rank, step))
         done = step + 1
-        if crash_at and done == crash_at and restored is None:
-            os._exit(137)  # as if the worker were killed: no cleanup, no final checkpoint
+        harness.run_hooks(hooks, done)
         save = done % zc.checkpoint_every == 0 or done == zc.iterations
         if not save and done % zc.log_every:
             continue
@@ -228,17 +220,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if rank == 0:
             history.append(metrics)
             _LOGGER.info(f"[zxvad] step {done}/{zc.iterations} " + " ".join(f"{k}={v:.4g}" for k, v in logs.items()))
-        if not save:
-            continue
-        checkpoint, tmp = None, None
-        if rank == 0:
-            from omnivad.engine import checkpoint as ckpt
-
-            tmp = tempfile.mkdtemp(prefix="zxvad-ckpt-")
-            ckpt.save_state({"model": model.state_dict(), "step": done, "history": history, "zxvad": config["zxvad"]}, tmp)
-            checkpoint = ray.train.Checkpoint.from_directory(tmp)
-        ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"step-{done:08d}")
-        if tmp:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+        if save:
+            state = {"model": model.state_dict(), "step": done, "history": history, "zxvad": config["zxvad"]}
+            harness.report(metrics, state if rank == 0 else None, f"step-{done:08d}")

@@ -21,6 +21,7 @@ import torch
 from omnivad import storage
 from omnivad.config import Config, ZxVADConfig
 from omnivad.engine import checkpoint as ckpt
+from omnivad.engine import harness
 from omnivad.zxvad.data import iter_test_videos, list_set, to_tensor
 from omnivad.zxvad.score import frame_auc, video_psnr
 from omnivad.zxvad.train import build_generator
@@ -35,41 +36,21 @@ def run_name(zc: ZxVADConfig, source: list[str], donors: list[str]) -> str:
     return "zxvad-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def fit(cfg: Config, source: list[str], donors: list[str], out: str) -> str:
-    """Train (or resume) on Ray Train; write and return ``<out>/model.pt``."""
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    from omnivad.engine.trainer import scaling_config
-    from omnivad.zxvad.train import CRASH_ENV, train_loop_per_worker
+def fit(cfg: Config, source: list[str], donors: list[str], out: str,
+        step_hooks: list[harness.StepHook] | None = None) -> str:
+    """Train (or resume) on Ray Train; write and return ``<out>/model.pt``. ``step_hooks``: per-step
+    callables every worker calls (:func:`omnivad.engine.harness.launch`)."""
+    from omnivad.zxvad.train import train_loop_per_worker
 
     model_uri = storage.join(out, "model.pt")
     fs, model_path = storage.filesystem(model_uri)
     if fs.exists(model_path):
         log(f"already trained: {model_uri}")
         return model_uri
-    import os
-
-    env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
-    storage_fs, storage_path = storage.filesystem(storage.join(out, "ray"))
-    trainer = TorchTrainer(
-        train_loop_per_worker,
-        train_loop_config={"zxvad": cfg.zxvad.model_dump(mode="json"), "source": source, "donors": donors,
-                           "use_gpu": cfg.scaling.use_gpu},
-        torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
-        scaling_config=scaling_config(cfg),
-        run_config=ray.train.RunConfig(
-            name="train", storage_path=storage_path, storage_filesystem=storage.arrow_filesystem(storage_fs),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=0),
-            worker_runtime_env={"env_vars": env} if env else None,
-        ),
-    )
-    result = trainer.fit()
-    if result.checkpoint is None:
-        raise RuntimeError(f"{out}: training finished without a checkpoint")
-    with result.checkpoint.as_directory() as d:
-        state = ckpt.load_state(d)
+    config = {"zxvad": cfg.zxvad.model_dump(mode="json"), "source": source, "donors": donors,
+              "use_gpu": cfg.scaling.use_gpu}
+    result = harness.launch(train_loop_per_worker, config, cfg, storage.join(out, "ray"), step_hooks=step_hooks)
+    state = harness.final_state(result, out)
     ckpt.write_model(model_uri, {"generator": state["model"]["g"], "zxvad": state["zxvad"], "step": state["step"],
                                  "history": state["history"]})
     storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), state["history"])
@@ -107,7 +88,8 @@ def evaluate(g: torch.nn.Module, zc: ZxVADConfig, target: str) -> dict[str, Any]
             "per_video_psnr": {n: [round(float(v), 4) for v in p] for n, p in zip(names, psnrs)}}
 
 
-def run_zero_shot(cfg: Config, source: str, target: str, out: str, donors: str | None = None) -> dict[str, Any]:
+def run_zero_shot(cfg: Config, source: str, target: str, out: str, donors: str | None = None,
+                  step_hooks: list[harness.StepHook] | None = None) -> dict[str, Any]:
     from omnivad.protocols.runner import ensure_ray
 
     zc = cfg.zxvad
@@ -117,7 +99,7 @@ def run_zero_shot(cfg: Config, source: str, target: str, out: str, donors: str |
     run_dir = storage.join(out, run_name(zc, source_videos, donor_videos))
     log(f"source {source}: {len(source_videos)} videos; donors: {donor_uri or 'the source'}; run {run_dir}")
     ensure_ray(cfg)
-    model_uri = fit(cfg, source_videos, donor_videos, run_dir)
+    model_uri = fit(cfg, source_videos, donor_videos, run_dir, step_hooks)
     g, _ = load_generator(model_uri, "cuda" if cfg.scaling.use_gpu and torch.cuda.is_available() else "cpu")
     log(f"scoring target {target}")
     res = evaluate(g, zc, target)
