@@ -61,3 +61,35 @@ def test_build_optimizer():
     assert isinstance(adam, torch.optim.Adam)
     assert adam.defaults["lr"] == 0.01 and adam.defaults["weight_decay"] == 1e-4 and adam.defaults["betas"] == (0.5, 0.999)
     assert isinstance(harness.build_optimizer(params, "adamax", 0.1), torch.optim.Adamax)
+
+
+def test_a_method_s_own_training_step_replaces_the_shared_one(monkeypatch):
+    """``Method.training_step`` (several optimisers, manual optimisation): when it returns logs the shared loop
+    does no backward or step of its own; when it returns None (the default) the shared loss/backward/step runs."""
+    import torch
+
+    from omnivad import config
+    from omnivad.data.batch import Batch
+    from omnivad.engine.spec import RunSpec
+    from omnivad.engine.train_loop import train_step
+    from omnivad.methods.registry import get_method
+
+    cfg = config.load(overrides=["model.method=mil"])
+    method = get_method("mil")
+    torch.manual_seed(0)
+    model = method.build(cfg, ["a"], 8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    batch = Batch(x=torch.randn(4, 1, 6, 8), mask=torch.ones(4, 1, dtype=torch.bool),
+                  y=torch.tensor([0.0, 1.0, 0.0, 1.0]), dom=torch.zeros(4, dtype=torch.long))
+    spec = RunSpec(name="x", corpus_uri="unused", train={}, head_domains=["a"], steps=1, adapting=True)
+    before = [p.detach().clone() for p in model.parameters()]
+    calls: list[bool] = []
+    monkeypatch.setattr(method, "training_step",
+                        lambda m, b, o, c, adapting=False: calls.append(adapting) or {"own": 1.0}, raising=False)
+    assert train_step(method, model, opt, batch, cfg, spec) == {"own": 1.0}
+    assert calls == [True]
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    monkeypatch.undo()
+    logs = train_step(method, model, opt, batch, cfg, spec)
+    assert isinstance(logs, dict) and logs != {"own": 1.0}  # the method's own loss terms
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))

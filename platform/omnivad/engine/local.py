@@ -45,7 +45,7 @@ def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, t
     prepare_heads(method, model, cfg, spec, pools)
     optimizer = build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
     batcher = BalancedBatcher(
-        pools, list(spec.train), head_index(spec, model_domains(model, spec)), cfg.data.batch_per_class, spec.seed,
+        pools, list(spec.train), head_index(spec, model_domains(method, model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,
     )
     run_steps(method, model, optimizer, batcher, cfg, spec, 0, on_step)

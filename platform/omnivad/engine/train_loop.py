@@ -58,24 +58,23 @@ def head_index(spec: RunSpec, heads: list[str] | None = None) -> dict[str, int]:
     return {d: index.get(d, -1) for d in spec.train}
 
 
-def model_domains(model: torch.nn.Module, spec: RunSpec) -> list[str]:
-    return list(getattr(model, "domains", spec.head_domains))
+def model_domains(method: Method, model: torch.nn.Module, spec: RunSpec) -> list[str]:
+    """The model's head domains (``Method.head_domains``), or the spec's for a model without per-domain heads."""
+    heads = method.head_domains(model)
+    return list(heads) if heads is not None else list(spec.head_domains)
 
 
 def prepare_heads(method: Method, model: torch.nn.Module, cfg: Config, spec: RunSpec, pools: dict[Any, Any]) -> None:
-    """Give a method the chance to add heads for training domains it has none for (MDVAD A14's
-    ``new-head`` option); the hook is optional and sees the domain's training videos."""
-    hook = getattr(method, "prepare_target", None)
-    if hook is None:
-        return
+    """Give the method the chance to adapt the model to training domains it has no head for
+    (``Method.prepare_target``, e.g. a new head cloned from the most similar one); it sees their training videos."""
     for d in spec.train:
-        if d in model_domains(model, spec):
+        if d in model_domains(method, model, spec):
             continue
         xs = [p.x for (dom, _y), p in pools.items() if dom == d and len(p.ids)]
         if not xs:
             continue
         x = torch.from_numpy(np.concatenate(xs).transpose(0, 2, 1, 3).copy())  # (B, K, T, C)
-        hook(model, d, cfg, x, torch.ones(x.shape[:2], dtype=torch.bool))
+        method.prepare_target(model, d, cfg, x, torch.ones(x.shape[:2], dtype=torch.bool))
 
 
 def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None) -> np.ndarray:
@@ -138,7 +137,11 @@ def validate(
 def train_step(
     method: Method, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any, cfg: Config, spec: RunSpec
 ) -> dict[str, float]:
-    """One optimizer step on ``batch``: the method's loss, backward, step; returns the loss's logs."""
+    """One optimizer step on ``batch``: the method's own ``training_step`` when it has one, else its loss,
+    backward, step; returns the loss's logs."""
+    own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
+    if own is not None:
+        return own
     loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -230,7 +233,7 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     prepare_heads(method, model, cfg, spec, pools)  # prepare() broadcasts rank 0's choice
     model = model.to(info.device)
     optimizer = harness.build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
-    heads = model_domains(model, spec)
+    heads = model_domains(method, model, spec)
     batcher = BalancedBatcher(pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed,
                               info.rank, info.world, spec.use_all)
     val_videos = load_videos(corpus, spec.val, spec.locations) if info.rank == 0 and spec.val else {}

@@ -83,8 +83,10 @@ class Method(Protocol):
         """The existing head that scores videos ``x`` most abnormal on average (A14), None for no such head."""
         ...
 
-    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config) -> dict[str, float] | None:
-        """One whole optimisation step (methods with several optimisers); None: the shared loop does
+    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config,
+                      adapting: bool = False) -> dict[str, float] | None:
+        """One whole optimisation step (methods with several optimisers, the way anomalib's GANomaly optimises
+        manually): zero, backward and step itself and return the logs; None: the shared loop does
         loss → backward → step."""
         ...
 
@@ -149,7 +151,8 @@ class MethodBase:
                           mask: torch.Tensor | None = None) -> str | None:
         return None
 
-    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config) -> dict[str, float] | None:
+    def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config,
+                      adapting: bool = False) -> dict[str, float] | None:
         return None
 
 
