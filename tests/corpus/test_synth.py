@@ -309,3 +309,46 @@ def test_scene_shift_is_real(demo, claim):
     train = np.array([v.split == "train" for v in vids])
     acc0 = LogisticRegression(max_iter=2000).fit(feats[train], labels[train]).score(feats[~train], labels[~train])
     claim("domain accuracy without scene shift", acc0, "<", 0.6)
+
+
+def test_default_knobs_keep_the_corpus_bitwise():
+    """The study knobs (n_general, n_conflict, event_mode, event_span) at their defaults leave every corpus as it
+    was: this digest was taken before the knobs existed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for v in generate(SynthConfig(domains=3, videos_per_domain=6, test_videos_per_domain=3, crops=2, seed=3)):
+        h.update(v.features.tobytes())
+        h.update(v.gt.tobytes())
+    assert h.hexdigest()[:16] == "0f29781bb3ea883a"
+
+
+def test_study_knobs_change_what_they_say():
+    base = dict(domains=3, videos_per_domain=12, test_videos_per_domain=0, dim=32, noise=0.0, crop_noise=0.0,
+                scene_shift=0.0, seed=1)
+    # n_general / n_conflict: the planted structure
+    t = describe_truth(SynthConfig(**base, n_events=6, n_general=0, n_conflict=3))
+    assert t["general_abnormal"] == [] and t["conflict"] == ["E0", "E1", "E2"]
+    t = describe_truth(SynthConfig(**base, n_events=6, n_general=3, n_conflict=1))
+    assert t["general_abnormal"] == ["E0", "E1", "E2"] and t["conflict"] == ["E3"] and t["unused"] == ["E4", "E5"]
+    with pytest.raises(ValueError, match="n_general=4 \\+ n_conflict=3 > n_events=6"):
+        SynthConfig(**base, n_events=6, n_general=4, n_conflict=3)
+    with pytest.raises(ValueError, match="event_span"):
+        SynthConfig(**base, event_span=(0.5, 0.2))
+    # event_span: every planted interval's length is within the share of its video
+    cfg = SynthConfig(**base, event_span=(0.5, 0.6))
+    for d, splits in describe_truth(cfg)["planted"].items():
+        lengths = {v.video_id: v.n_snippets for v in generate(cfg) if v.domain == d}
+        for p in splits["train"]:
+            share = (p["end"] - p["start"]) / lengths[p["video_id"]]
+            assert 0.5 - 1 / lengths[p["video_id"]] <= share <= 0.6 + 1 / lengths[p["video_id"]]
+    # event_mode: without noise and scene, an "add" event snippet is a_k + e_j, a "replace" one is e_j alone
+    for mode in ("add", "replace"):
+        cfg = SynthConfig(**base, event_mode=mode)
+        truth = describe_truth(cfg)
+        videos = {v.video_id: v for v in generate(cfg)}
+        p = truth["planted"]["campus"]["train"][0]
+        x = videos[p["video_id"]].features[:, 0]
+        inside, outside = x[p["start"]], x[p["start"] - 1] if p["start"] > 0 else x[p["end"]]
+        ev_norm = np.linalg.norm(inside - (0 if mode == "replace" else outside))
+        assert abs(ev_norm - cfg.event_norm) < 1e-4  # the event vector alone, or on top of the activity

@@ -20,13 +20,15 @@ Directions. One random orthonormal family (QR of a Gaussian matrix) gives
 When ``C`` is smaller than the number of directions, the remainder are random unit vectors.
 
 Snippets. Every video of domain ``d`` draws one activity ``k``. A background snippet is
-``s_d + a_k + noise·ε`` with ``ε ~ N(0, I)``. An event snippet adds ``e_j`` to the background.
+``s_d + a_k + noise·ε`` with ``ε ~ N(0, I)``. An event snippet adds ``e_j`` to the background
+(``event_mode="add"``) or replaces the activity, ``s_d + e_j + noise·ε`` (``event_mode="replace"``).
 With ``crops > 1`` each crop is the snippet plus ``crop_noise·ε'``.
 
 Planted event structure (fixed by ``n_events`` and the number of domains ``D``; not by the seed):
 
-* *general abnormal* events: the first ``max(1, n_events // 4)``; abnormal in every domain;
-* *conflict* events: the next ``n_events // 2`` (none when ``D == 1``). Conflict event number ``i``
+* *general abnormal* events: the first ``n_general`` (default ``max(1, n_events // 4)``); abnormal in every
+  domain;
+* *conflict* events: the next ``n_conflict`` (default ``n_events // 2``; none when ``D == 1``). Conflict event number ``i``
   (0-based among conflicts) is abnormal in domain ``i mod D``, and also in domain ``(i + 1) mod D``
   when ``i`` is odd and ``D > 2``. It is **normal** in all other domains;
 * the remaining events never occur (kept for open-set experiments).
@@ -34,7 +36,7 @@ Planted event structure (fixed by ``n_events`` and the number of domains ``D``; 
 ``A_d`` is the set of events abnormal in domain ``d``; ``N_d`` the conflict events normal in ``d``.
 
 Videos. Per domain and split, ``round(abnormal_fraction · n)`` videos are abnormal (label 1). An
-abnormal video contains one contiguous interval of ``L = round(u·T)`` snippets (``u ~ U[0.1, 0.4]``,
+abnormal video contains one contiguous interval of ``L = round(u·T)`` snippets (``u ~ U[event_span]``, default ``[0.1, 0.4]``,
 ``L >= 1``) of one event drawn uniformly from ``A_d``; the frames of those snippets have ``gt = 1``, all
 other frames ``gt = 0``; its category is the event name. A normal video (category "Normal", ``gt`` all
 zero) of domain ``d`` contains, with probability ``conflict_strength``, the same kind of interval of an
@@ -57,7 +59,7 @@ from __future__ import annotations
 import posixpath
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -70,7 +72,6 @@ from omnivad.errors import CorpusError
 DEFAULT_DOMAIN_NAMES = ["campus", "traffic", "street", "indoor"]
 TRUTH_FILE = "synth_truth.json"
 SOURCE = "synthetic"
-_MIN_FRAC, _MAX_FRAC = 0.1, 0.4
 
 
 class SynthConfig(BaseModel):
@@ -97,6 +98,19 @@ class SynthConfig(BaseModel):
     event_norm: float = Field(default=1.5, ge=0.0, description="norm of each event prototype")
     activity_norm: float = Field(default=1.0, ge=0.0, description="norm of each activity prototype")
     crop_noise: float = Field(default=0.05, ge=0.0, description="per-crop noise std (crops > 1)")
+    n_general: int | None = Field(
+        default=None, ge=0, description="events abnormal in every domain (default max(1, n_events // 4)): the shared share"
+    )
+    n_conflict: int | None = Field(
+        default=None, ge=0, description="conflict events (default n_events // 2; none with one domain)"
+    )
+    event_mode: Literal["add", "replace"] = Field(
+        default="add", description="an event snippet adds e_j to the background (s_d + a_k + e_j) or replaces the "
+        "activity (s_d + e_j)"
+    )
+    event_span: tuple[float, float] = Field(
+        default=(0.1, 0.4), description="event length as a share of the video, drawn uniformly in [low, high]"
+    )
     side_signals: bool = Field(default=False, description="also write side_flow and side_objects per snippet")
     object_classes: int = Field(default=8, ge=1, description="width W of side_objects")
     seed: int = 0
@@ -115,6 +129,15 @@ class SynthConfig(BaseModel):
                 if not isinstance(n, str) or not NAME_RE.match(n) or set(n) == {"."} or len(n) > MAX_NAME:
                     raise ValueError(f"domain name {n!r}: {NAME_RULE}, at most {MAX_NAME} characters")
             self.domains = len(names)
+        lo, hi = self.event_span
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"event_span={self.event_span}: expected 0 < low <= high <= 1")
+        n_general = max(1, self.n_events // 4) if self.n_general is None else self.n_general
+        n_conflict = self.n_events // 2 if self.n_conflict is None else self.n_conflict
+        if n_general + n_conflict > self.n_events:
+            raise ValueError(f"n_general={n_general} + n_conflict={n_conflict} > n_events={self.n_events}")
+        if n_general == 0 and (n_conflict == 0 or self.domains < 2):
+            raise ValueError("no abnormal event: n_general=0 needs conflict events and at least two domains")
         if self.min_snippets > self.max_snippets:
             raise ValueError(f"min_snippets={self.min_snippets} > max_snippets={self.max_snippets}")
         return self
@@ -137,8 +160,9 @@ class SynthConfig(BaseModel):
 
 def _structure(cfg: SynthConfig) -> dict[str, Any]:
     names, events, n_dom = cfg.names, cfg.event_names, cfg.domains
-    n_general = max(1, cfg.n_events // 4)
-    n_conflict = min(cfg.n_events - n_general, cfg.n_events // 2) if n_dom >= 2 else 0
+    n_general = max(1, cfg.n_events // 4) if cfg.n_general is None else cfg.n_general
+    n_conflict = cfg.n_events // 2 if cfg.n_conflict is None else cfg.n_conflict
+    n_conflict = min(cfg.n_events - n_general, n_conflict) if n_dom >= 2 else 0
     general = events[:n_general]
     conflict = events[n_general : n_general + n_conflict]
     unused = events[n_general + n_conflict :]
@@ -200,7 +224,7 @@ def _plans(cfg: SynthConfig, rng: np.random.Generator, structure: dict[str, Any]
             labels = np.zeros(n, dtype=np.int8)
             labels[rng.permutation(n)[:n_abn]] = 1
             lengths = rng.integers(cfg.min_snippets, cfg.max_snippets + 1, size=n)
-            frac = rng.uniform(_MIN_FRAC, _MAX_FRAC, size=n)
+            frac = rng.uniform(cfg.event_span[0], cfg.event_span[1], size=n)
             span = np.clip(np.round(frac * lengths).astype(np.int64), 1, lengths)
             starts = np.floor(rng.uniform(size=n) * (lengths - span + 1)).astype(np.int64)
             has_conflict = rng.uniform(size=n) < cfg.conflict_strength
@@ -304,8 +328,9 @@ def generate(cfg: SynthConfig) -> list[Video]:
         pos = np.arange(total) - offsets[vid]  # position within its video
         x = cfg.noise * noise_rng.standard_normal((total, cfg.dim))
         x += scene[d_idx]
-        x += act[p.activities[vid]]
         in_event = (pos >= p.starts[vid]) & (pos < p.ends[vid])
+        keep = ~in_event if cfg.event_mode == "replace" else np.ones(total, dtype=bool)
+        x[keep] += act[p.activities[vid[keep]]]
         ev_of_video = np.array([ev_index[e] if e is not None else 0 for e in p.events], dtype=np.int64)
         x[in_event] += ev[ev_of_video[vid[in_event]]]
         if cfg.crops > 1:
