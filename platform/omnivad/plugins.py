@@ -8,6 +8,7 @@ import omnivad.methods.mdvad  # noqa: F401,I001  (first: its section follows mod
 import omnivad.methods.bn_wvad  # noqa: F401
 import omnivad.methods.como  # noqa: F401
 import omnivad.methods.mmil  # noqa: F401
+import omnivad.methods.mlp_mil  # noqa: F401
 import omnivad.tune.config  # noqa: F401
 import omnivad.uvad.config  # noqa: F401
 import omnivad.video.config  # noqa: F401
