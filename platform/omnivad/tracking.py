@@ -87,10 +87,16 @@ class MlflowTracker(Tracker):
             from mlflow.tracking import MlflowClient
         except ImportError as exc:
             raise _missing("mlflow", exc) from exc
-        self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        exp_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
-        self.run_id = self.client.create_run(exp_id, run_name=run_name).info.run_id
+        if uri.startswith("file:") or "://" not in uri:
+            # a file store was asked for by name: MLflow 3 keeps it behind this opt-in
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        try:
+            self.client = MlflowClient(tracking_uri=uri)
+            found = self.client.get_experiment_by_name(experiment)
+            exp_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
+            self.run_id = self.client.create_run(exp_id, run_name=run_name).info.run_id
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the store is a config problem
+            raise ConfigError(f"tracking.uri {uri}: cannot open the MLflow store ({type(exc).__name__}: {exc})") from exc
 
     def log_params(self, params: dict[str, Any]) -> None:
         for k, v in sorted(params.items()):
