@@ -76,3 +76,20 @@ def test_tracking_is_not_in_the_run_identity() -> None:
     from omnivad.config import identity_fields
 
     assert "tracking" not in identity_fields(config.load(overrides=["tracking.backend=tensorboard"]))
+
+
+def test_job_record_and_tune_callback(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    from omnivad.tracking import log_job, tune_callbacks
+
+    uri = (tmp_path / "mlruns").as_uri()
+    cfg = config.load(overrides=["tracking.backend=mlflow", f"tracking.uri={uri}"])
+    log_job(cfg, "uvad-ae-rtfm-x", str(tmp_path), {"occ": "ae"}, [{"step": 1, "g": 2.0}],
+            {"per_domain": {"campus": {"auc_stop": 0.7, "modules": [1, 2]}}})
+    client = MlflowClient(tracking_uri=uri)
+    run = client.search_runs([client.get_experiment_by_name("omnivad").experiment_id])[0]
+    assert run.data.metrics == {"g": 2.0, "per_domain.campus.auc_stop": 0.7}
+    assert [type(c) for c in tune_callbacks(cfg)] == [MLflowLoggerCallback]
+    assert tune_callbacks(config.load()) == []

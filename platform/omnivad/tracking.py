@@ -140,3 +140,43 @@ def run_params(cfg: Any) -> dict[str, Any]:
     return {"method": cfg.model.method, "steps": cfg.train.steps, "lr": cfg.train.lr,
             "weight_decay": cfg.train.weight_decay, "selection": cfg.train.selection, "seed": cfg.train.seed,
             "workers": cfg.scaling.workers}
+
+
+def flat_scalars(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a nested dict, keyed ``a.b.c`` (lists are left out)."""
+    out: dict[str, float] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_scalars(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
+            out[key] = float(v)
+    return out
+
+
+def log_job(cfg: Any, run_name: str, run_dir: str, params: dict[str, Any], history: list[dict[str, Any]],
+            final: dict[str, Any]) -> None:
+    """A finished job's record (uvad, zxvad): ``history`` entries at their ``step``, then ``final``'s numbers."""
+    if cfg.tracking.backend == "none":
+        return
+    tracker = open_tracker(cfg, run_name, run_dir, params)
+    last = 0
+    for h in history:
+        last = int(h.get("step", last + 1))
+        tracker.log_metrics(h, last)
+    tracker.log_metrics(flat_scalars(final), last)
+    tracker.close()
+
+
+def tune_callbacks(cfg: Any) -> list[Any]:
+    """Ray Tune's MLflow logger when ``tracking.backend=mlflow`` (Ray's own CSV/JSON/TensorBoard loggers stay)."""
+    if cfg.tracking.backend != "mlflow":
+        return []
+    uri = mlflow_uri(cfg)
+    if uri.startswith("file:"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    try:
+        from ray.air.integrations.mlflow import MLflowLoggerCallback
+    except ImportError as exc:
+        raise _missing("mlflow", exc) from exc
+    return [MLflowLoggerCallback(tracking_uri=uri, experiment_name=cfg.tracking.experiment, save_artifact=False)]
