@@ -22,7 +22,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Lines of Ray's own processes that are dropped on local runs (with the traceback lines that follow them).
 RAY_NOISE = re.compile(
     r"PlacementGroupCleaner|Failed to query|Failed to send resource request|DeprecationWarning|FutureWarning"
-    r"|RayDeprecationWarning|deprecated and will be removed|Tip: To disable this warning"
+    r"|RayDeprecationWarning|deprecated and will be removed|is deprecated|Tip: To disable this warning"
     r"|Reporting training result|Progress bars disabled|Execution plan of Dataset|Starting execution of Dataset"
 )
 #: Ray actors whose whole output is noise on a local run (the cleaner fails to query the state API and says so).
