@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,10 @@ SECTIONS = (("table10", "Method comparison (Table 10)"), ("cross_domain", "Cross
             ("training_", "Training curves"), ("timeline_", "Score timelines"))
 
 
+def _cell(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+
+
 def markdown_tables(md: str) -> str:
     """The Markdown of results.md as HTML: ``|`` tables become ``<table>``, headings and other lines paragraphs."""
     out: list[str] = []
@@ -32,7 +37,7 @@ def markdown_tables(md: str) -> str:
         if rows:
             head, body = rows[0], [r for r in rows[1:] if not all(set(c) <= set("-: ") for c in r)]
             out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+                       + "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in r) + "</tr>" for r in body)
                        + "</table>")
             rows.clear()
 
