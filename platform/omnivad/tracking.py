@@ -126,6 +126,8 @@ def open_tracker(cfg: Any, run_name: str, run_dir: str, params: dict[str, Any] |
     if backend == "none":
         return Tracker()
     if backend == "tensorboard":
+        if not cfg.tracking.uri and "://" in run_dir:
+            raise ConfigError(f"tracking.uri: the run directory {run_dir} is not local; give a local TensorBoard log directory")
         logdir = cfg.tracking.uri or os.path.join(os.path.expanduser(run_dir), "tensorboard")
         tracker: Tracker = TensorBoardTracker(os.path.join(logdir, run_name.replace("/", "_")) if cfg.tracking.uri else logdir)
     else:
