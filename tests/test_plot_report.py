@@ -157,3 +157,18 @@ def test_report_renders_in_chromium(run_dir: Path, tmp_path: Path) -> None:
     assert f"IMAGES {n_imgs} BROKEN [] TABLES 1" in dom, dom[-2000:]
     if os.environ.get("OMNIVAD_REPORT_PNG"):
         shutil.copy(shot, os.environ["OMNIVAD_REPORT_PNG"])
+
+
+def test_plot_comparison_bar_chart(tmp_path: Path) -> None:
+    run = tmp_path / "E1-compare-20260101-000000"
+    run.mkdir()
+    rows = [{"entry": e, "per_domain": {"campus": {"auc": a}, "street": {"auc": a - 0.1}}, "mean_auc": a - 0.05,
+             "best_test": False} for e, a in (("mil", 0.8), ("bn-wvad", 0.85))]
+    (run / "table10.json").write_text(json.dumps({"protocol": "E1", "rows": rows}))
+    (run / "table10.md").write_text("| Method | campus | street |\n|---|---|---|\n| MIL | 80.00 | 70.00 |\n")
+    assert main(["plot", str(run)]) == 0
+    from PIL import Image
+
+    assert Image.open(run / "figures" / "table10.png").size[0] > 300
+    page = (run / "report" / "index.html").read_text()
+    assert 'src="../figures/table10.png"' in page and "<td>MIL</td>" in page
