@@ -1,5 +1,8 @@
-"""``omnivad`` command line: corpus import/info/synth, benchmark build, evaluate, run.
+"""``omnivad`` command line: one CLI for every job.
 
+``omnivad run|tune|uvad|zxvad|extract|retrain|corpus|benchmark|evaluate|plot|runs|config show``; one
+``_add_<name>`` function per subcommand. ``jobs/*.py`` are few-line shims over the same functions (for
+``ray job submit``). Every option has help and shows its default (``omnivad <cmd> --help``).
 Errors of the platform (bad input, bad config) print one line naming the file/field and exit 1.
 """
 
@@ -10,51 +13,8 @@ import json
 import sys
 from typing import Any, NoReturn
 
+from omnivad.cli_args import add_log_args, add_run_args, apply_log_args, config_from_args  # noqa: F401 (re-exported)
 from omnivad.errors import OmnivadError
-
-
-# --------------------------------------------------------------------------------------------------
-# Shared by `omnivad run` and jobs/mdvad.py
-
-
-def add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML/JSON config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
-    p.add_argument("--protocol", choices=["single", "E1", "E2", "E3", "E4"])
-    p.add_argument("--method", help="a registered method: mil | null-mil | nullang-mil | mmil | bn-wvad | ...")
-    p.add_argument("--methods", help="compare methods (Table 10): comma-separated METHOD[@TRUNK][+ac|+noac], "
-                   "e.g. mil,mmil,bn-wvad,nullang-mil,nullang-mil@bn-wvad; writes table10.json/md")
-    p.add_argument("--ac", dest="ac", action="store_true", default=None, help="train the Abnormal-Conflict classifier")
-    p.add_argument("--no-ac", dest="ac", action="store_false")
-    p.add_argument("--folds", type=int)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int, help="Ray Train workers per run")
-    p.add_argument("--gpu", dest="use_gpu", action="store_true", default=None, help="one GPU per worker")
-    p.add_argument("--corpus", help="corpus URI (path or s3://)")
-    p.add_argument("--out", help="results/checkpoints URI (path or s3://)")
-    p.add_argument("--targets", help="comma-separated targets for E2-E4")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-
-
-def config_from_args(args: argparse.Namespace) -> Any:
-    from omnivad import config
-
-    flags = {
-        "protocol.name": args.protocol, "model.method": args.method, "loss.ac": args.ac,
-        "protocol.folds": args.folds, "train.steps": args.steps, "train.seed": args.seed,
-        "scaling.workers": args.workers, "scaling.use_gpu": args.use_gpu, "corpus.uri": args.corpus,
-        "storage.out": args.out,
-        "protocol.targets": args.targets.split(",") if args.targets else None,
-    }
-    overrides = config.flag_overrides(flags)
-    demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
-    args.demo_profile = demo
-    cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None)
-    if cfg.protocol.folds > cfg.benchmark.folds:
-        cfg.benchmark.folds = cfg.protocol.folds
-    return cfg
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -73,8 +33,10 @@ def run_main(args: argparse.Namespace) -> int:
         print(f"comparison: {comparison['results_uri']}")
         return 0
     if getattr(args, "demo_profile", False):
-        print("[omnivad] demo profile: synthetic demo corpus, 600 steps at lr 1e-3 "
-              "(give --config or --corpus for the paper's defaults)", file=sys.stderr)
+        from omnivad.logs import logger
+
+        logger().info(f"[omnivad] demo profile: synthetic demo corpus, {cfg.train.steps} steps at lr {cfg.train.lr:g} "
+                      "(give --config or --corpus for the paper's defaults)")
     result = run_protocol(cfg)
     print(result["table"])
     print(f"results: {result['results_uri']}")
@@ -201,29 +163,172 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default; descriptions keep their line breaks."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose help shows defaults; its sub-parsers are ``Parser`` too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("omnivad")
+    except metadata.PackageNotFoundError:
+        import omnivad
+
+        return str(getattr(omnivad, "__version__", "unknown"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="omnivad", description="multi-domain video anomaly detection on Ray")
-    sub = p.add_subparsers(dest="command", required=True)
-    corpus = sub.add_parser("corpus", help="import, inspect and synthesise corpora").add_subparsers(dest="corpus_cmd", required=True)
+    p = Parser(prog="omnivad", description="multi-domain video anomaly detection on Ray")
+    p.add_argument("--version", action="version", version=f"omnivad {version()}")
+    add_log_args(p)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(sub)
+    _add_tune(sub)
+    _add_uvad(sub)
+    _add_zxvad(sub)
+    _add_extract(sub)
+    _add_retrain(sub)
+    _add_corpus(sub)
+    _add_benchmark(sub)
+    _add_evaluate(sub)
+    _add_plot(sub)
+    _add_runs(sub)
+    _add_config(sub)
+    return p
+
+
+Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
+
+
+def _add_run(sub: Subparsers) -> None:
+    run = sub.add_parser("run", help="train and evaluate a protocol (jobs/mdvad.py)", description="train and evaluate a protocol (single, E1-E4) or compare methods (--methods, Table 10)")
+    add_run_args(run)
+    run.set_defaults(func=run_main)
+
+
+def _add_tune(sub: Subparsers) -> None:
+    from omnivad.tune.cli import add_tune_args, tune_main
+
+    p = sub.add_parser("tune", help="hyperparameter search: Ray Tune + Optuna over the shared trainer (jobs/tune.py)")
+    add_tune_args(p)
+    add_log_args(p)
+    p.set_defaults(func=tune_main)
+
+
+def _add_uvad(sub: Subparsers) -> None:
+    from omnivad.uvad.runner import add_uvad_args, uvad_main
+
+    p = sub.add_parser("uvad", help="unsupervised VAD: wOCC-WS interleaving, no labels (jobs/uvad.py)")
+    add_uvad_args(p)
+    add_log_args(p)
+    p.set_defaults(func=uvad_main)
+
+
+def _add_zxvad(sub: Subparsers) -> None:
+    from omnivad.zxvad.cli import add_zxvad_args, zxvad_main
+
+    p = sub.add_parser("zxvad", help="zero-shot cross-domain VAD on raw frames (jobs/zxvad.py)")
+    add_zxvad_args(p)
+    add_log_args(p)
+    p.set_defaults(func=zxvad_main)
+
+
+def _add_extract(sub: Subparsers) -> None:
+    from omnivad.video.cli import add_extract_args, extract_main
+
+    p = sub.add_parser("extract", help="video files -> snippet features in a corpus (jobs/extract.py)")
+    add_extract_args(p)
+    add_log_args(p)
+    p.set_defaults(func=extract_main)
+
+
+def _add_retrain(sub: Subparsers) -> None:
+    from omnivad.registry import add_retrain_args, retrain_main
+
+    p = sub.add_parser("retrain", help="scheduled retraining with a gated model registry (jobs/retrain.py)")
+    add_retrain_args(p)
+    add_log_args(p)
+    p.set_defaults(func=retrain_main)
+
+
+def _add_corpus(sub: Subparsers) -> None:
+    corpus = sub.add_parser("corpus", help="import, inspect and synthesise corpora").add_subparsers(
+        dest="corpus_cmd", required=True, metavar="CMD")
     _add_corpus_import(corpus)
     _add_corpus_add_side(corpus)
     _add_corpus_info_verify(corpus)
     _add_corpus_synth(corpus)
-    _add_benchmark(sub)
-    _add_evaluate(sub)
-    run = sub.add_parser("run", help="run a protocol (same as jobs/mdvad.py)")
-    add_run_args(run)
-    run.set_defaults(func=run_main)
-    return p
 
 
-def _add_corpus_import(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_plot(sub: Subparsers) -> None:
+    from omnivad.report.plots import plot_main
+
+    p = sub.add_parser("plot", help="figures (ROC/PR, timelines, heat-map, curves, Table 10) and an HTML report of a run",
+                       description="writes RUN_DIR/figures/*.png and RUN_DIR/report/index.html")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a protocol run's folder (results.json) or a comparison's (table10.json)")
+    p.add_argument("--corpus", help="corpus for the ground truth (default: the one results.json names)")
+    p.add_argument("--max-videos", type=int, default=12, help="score timelines for at most this many test videos")
+    p.add_argument("--no-report", dest="report", action="store_false", help="figures only, no report/index.html")
+    p.set_defaults(func=plot_main)
+
+
+def _add_runs(sub: Subparsers) -> None:
+    runs = sub.add_parser("runs", help="list and compare finished runs").add_subparsers(dest="runs_cmd", required=True, metavar="CMD")
+    ls = runs.add_parser("ls", help="one row per results.json under OUT")
+    ls.add_argument("out", metavar="OUT", help="the --out folder of the runs")
+    ls.add_argument("--format", choices=["md", "csv"], default="md", help="Markdown table or CSV")
+    ls.set_defaults(func=_runs_ls)
+    cmp_ = runs.add_parser("compare", help="runs side by side (one column per run)")
+    cmp_.add_argument("runs", metavar="RUN", nargs="+", help="a run directory, or a config hash (prefix) of a run under --out")
+    cmp_.add_argument("--out", help="where to look config hashes up")
+    cmp_.set_defaults(func=_runs_compare)
+
+
+def _runs_ls(args: argparse.Namespace) -> int:
+    from omnivad import runs
+
+    rows = runs.load(args.out)
+    print(runs.csv_text(rows) if args.format == "csv" else runs.markdown(rows), end="\n" if args.format == "md" else "")
+    return 0
+
+
+def _runs_compare(args: argparse.Namespace) -> int:
+    from omnivad import runs
+
+    print(runs.compare(args.runs, args.out))
+    return 0
+
+
+def _add_config(sub: Subparsers) -> None:
+    cfg = sub.add_parser("config", help="the configuration schema").add_subparsers(dest="config_cmd", required=True, metavar="CMD")
+    show = cfg.add_parser("show", help="every field with its description and default")
+    show.add_argument("section", nargs="?", help="one section (default: every section)")
+    show.set_defaults(func=_config_show)
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from omnivad.schema import describe_schema
+
+    print(describe_schema(args.section))
+    return 0
+
+
+def _add_corpus_import(corpus: Subparsers) -> None:
     imp = corpus.add_parser("import", help="import pre-extracted snippet features")
-    imp.add_argument("--format", choices=["rtfm", "xd"], required=True)
+    imp.add_argument("--format", choices=["rtfm", "xd"], required=True, help="list layout: RTFM (ShanghaiTech/UCF) or XD-Violence")
     imp.add_argument("--list", required=True, help="list file of per-video .npy paths")
     imp.add_argument("--gt", help="concatenated frame-level ground truth .npy (test split)")
-    imp.add_argument("--domain", required=True)
-    imp.add_argument("--split", required=True, choices=["train", "test", "validation"])
+    imp.add_argument("--domain", required=True, help="domain name of the imported videos")
+    imp.add_argument("--split", required=True, choices=["train", "test", "validation"], help="split of the imported videos")
     imp.add_argument("--out", required=True, help="corpus URI (path or s3://); added to when it exists")
     imp.add_argument("--root", action="append", metavar="OLD=NEW", help="rewrite a path prefix of the list")
     lab = imp.add_mutually_exclusive_group()
@@ -231,59 +336,63 @@ def _add_corpus_import(corpus: argparse._SubParsersAction[argparse.ArgumentParse
     lab.add_argument("--abnormal-pattern", help="regex: a matching name is abnormal")
     lab.add_argument("--abnormal-first", type=int, help="the first N lines are abnormal (RTFM)")
     imp.add_argument("--average-crops", action="store_true", help="store the crop mean instead of every crop")
-    imp.add_argument("--backbone", default="i3d")
-    imp.add_argument("--part-mb", type=float, default=128.0, help="target size of the part files in MiB [128]")
+    imp.add_argument("--backbone", default="i3d", help="feature backbone recorded in the manifest")
+    imp.add_argument("--part-mb", type=float, default=128.0, help="target size of the part files in MiB")
     imp.add_argument("--id-prefix", metavar="PREFIX",
                      help="prepend PREFIX to every video id of this import (splits whose files share names)")
-    imp.add_argument("--quiet", action="store_true")
+    imp.add_argument("--quiet", action="store_true", help="no progress output")
     imp.set_defaults(func=_corpus_import)
 
 
-def _add_corpus_add_side(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_corpus_add_side(corpus: Subparsers) -> None:
     side = corpus.add_parser("add-side", help="attach per-snippet side signals (flow magnitude, object scores)")
     side.add_argument("--corpus", required=True, help="corpus URI (path or s3://)")
-    side.add_argument("--domain", required=True)
+    side.add_argument("--domain", required=True, help="domain to update")
     side.add_argument("--split", action="append", help="split to update (repeatable; default: every split)")
     side.add_argument("--flow", metavar="DIR", help="<video_id>.npy per video: (T,) motion intensity")
     side.add_argument("--objects", metavar="DIR", help="<video_id>.npy per video: (T, W) object-class scores")
-    side.add_argument("--quiet", action="store_true")
+    side.add_argument("--quiet", action="store_true", help="no progress output")
     side.set_defaults(func=_corpus_add_side)
 
 
-def _add_corpus_info_verify(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_corpus_info_verify(corpus: Subparsers) -> None:
     info = corpus.add_parser("info", help="videos, labels, categories and snippets per domain and split")
-    info.add_argument("uri")
+    info.add_argument("uri", help="corpus URI (path or s3://)")
     info.set_defaults(func=_corpus_info)
     ver = corpus.add_parser("verify", help="check every part of a corpus against the sha256 in its manifest")
-    ver.add_argument("uri")
+    ver.add_argument("uri", help="corpus URI (path or s3://)")
     ver.set_defaults(func=_corpus_verify)
 
 
-def _add_corpus_synth(corpus: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_corpus_synth(corpus: Subparsers) -> None:
     syn = corpus.add_parser("synth", help="make a synthetic multi-domain corpus with planted conflicts")
-    syn.add_argument("--out", required=True)
-    syn.add_argument("--domains", type=int)
+    syn.add_argument("--out", required=True, help="corpus URI to write")
+    syn.add_argument("--domains", type=int, help="number of domains (SynthConfig default when not given)")
     syn.add_argument("--videos", type=int, help="training videos per domain")
-    syn.add_argument("--dim", type=int)
+    syn.add_argument("--dim", type=int, help="feature dimension")
     syn.add_argument("--conflict", type=float, help="conflict strength in [0, 1]")
-    syn.add_argument("--noise", type=float)
-    syn.add_argument("--seed", type=int)
+    syn.add_argument("--noise", type=float, help="feature noise level")
+    syn.add_argument("--seed", type=int, help="random seed")
     syn.set_defaults(func=_corpus_synth)
 
 
-def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = sub.add_parser("benchmark", help="MDVAD benchmark splits").add_subparsers(dest="bench_cmd", required=True)
-    bb = bench.add_parser("build", help="balanced folds, validation, low-shot and leave-one-out splits")
-    bb.add_argument("--corpus", required=True)
+def _add_benchmark(sub: Subparsers) -> None:
+    bench = sub.add_parser("benchmark", help="MDVAD benchmark splits").add_subparsers(dest="bench_cmd", required=True, metavar="CMD")
+    bb = bench.add_parser("build", help="preview the benchmark splits a run would use (folds, validation, low-shot, "
+                          "leave-one-out)", description="A preview: runs build the same splits themselves from the "
+                          "same corpus and benchmark.* config (they do not read this file); the run's copy is "
+                          "<out>/runs/<config hash>/benchmark.json.")
+    bb.add_argument("--corpus", required=True, help="corpus URI (path or s3://)")
     bb.add_argument("--out", required=True, help="benchmark JSON path or URI")
-    bb.add_argument("--config")
-    bb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bb.add_argument("--config", help="YAML/JSON config file (its benchmark section)")
+    bb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config field, e.g. --set benchmark.folds=3 (repeatable)")
     bb.set_defaults(func=_benchmark_build)
 
 
-def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_evaluate(sub: Subparsers) -> None:
     ev = sub.add_parser("evaluate", help="frame-level AUC/AP of score files, community protocol")
-    ev.add_argument("--corpus", required=True)
+    ev.add_argument("--corpus", required=True, help="corpus URI with the test gt")
     ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
     ev.add_argument("--domains", help="comma-separated (default: every domain with a test split)")
     ev.add_argument("--align", choices=["scores", "gt"], default="scores",
@@ -326,6 +435,7 @@ def _interrupted_code(exc: KeyboardInterrupt) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_log_args(args)
     install_signal_handlers()
     try:
         return int(args.func(args))
@@ -344,9 +454,11 @@ def main(argv: list[str] | None = None) -> int:
 def job_main(prog: str, doc: str, add_args: Any, run: Any) -> int:
     """What every ``jobs/*.py`` does: parse its flags, make one call into omnivad, print platform
     errors as one line naming the file/field (no traceback) and return the exit code."""
-    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    parser = Parser(prog=prog, description=doc.strip().splitlines()[0])
     add_args(parser)
+    add_log_args(parser)
     args = parser.parse_args()
+    apply_log_args(args)
     install_signal_handlers()
     name = prog.rsplit("/", 1)[-1].removesuffix(".py")
     try:

@@ -13,3 +13,4 @@ import omnivad.tune.config  # noqa: F401
 import omnivad.uvad.config  # noqa: F401
 import omnivad.video.config  # noqa: F401
 import omnivad.zxvad.config  # noqa: F401
+import omnivad.tracking  # noqa: F401

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from omnivad import storage
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, Video
 from omnivad.data.balanced import BalancedBatcher
@@ -29,7 +30,9 @@ from omnivad.engine import harness
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
+from omnivad.logs import eta
 from omnivad.metrics import align_frames
+from omnivad.tracking import Tracker, open_tracker, run_params
 
 _LOGGER = logging.getLogger("omnivad.train")
 
@@ -185,6 +188,7 @@ class Worker:
     heads: list[str]
     val_videos: dict[str, list[Video]]
     test_videos: dict[str, list[Video]]
+    tracker: Tracker = field(default_factory=Tracker)
 
 
 @dataclass
@@ -199,6 +203,7 @@ class Progress:
 @dataclass
 class Throughput:
     world: int
+    start_step: int = 0
     snippets: int = 0
     t0: float = field(default_factory=time.perf_counter)
 
@@ -207,6 +212,10 @@ class Throughput:
 
     def rate(self) -> float:
         return self.snippets * self.world / max(time.perf_counter() - self.t0, 1e-9)
+
+    def eta(self, step: int, steps: int) -> str:
+        """``elapsed ... eta ...`` of this worker's steps since it (re)started."""
+        return eta(time.perf_counter() - self.t0, step - self.start_step, steps - step)
 
 
 def select_on_test(cfg: Config, spec: RunSpec) -> bool:
@@ -243,7 +252,8 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     if info.rank == 0:
         _log(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}")
-    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos)
+    tracker = open_tracker(cfg, spec.name, storage.join(cfg.storage.out, spec.name), run_params(cfg)) if info.rank == 0 else Tracker()
+    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos, tracker)
 
 
 def restore(w: Worker) -> Progress:
@@ -300,7 +310,8 @@ def after_step(w: Worker, progress: Progress, logs: dict[str, float], meter: Thr
         evaluate(w, progress, step, metrics)
     if rank0:
         progress.history.append(metrics)
-        _log(f"[omnivad] {w.spec.name} step {step}/{w.spec.steps} " + " ".join(
+        w.tracker.log_metrics(metrics, step)
+        _log(f"[omnivad] {w.spec.name} step {step}/{w.spec.steps} {meter.eta(step, w.spec.steps)} " + " ".join(
             f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
     if evaluate_now or save_now:
         state = checkpoint_state(w, progress) if save_now and rank0 else None
@@ -313,7 +324,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     progress = restore(w)
     net = harness.prepare(w.model, find_unused_parameters=True)
     hooks = harness.step_hooks(config)
-    meter = Throughput(w.info.world)
+    meter = Throughput(w.info.world, progress.step)
     net.train()
     for step in range(progress.step, w.spec.steps):
         batch = w.batcher.batch(step).to(w.info.device)
@@ -322,3 +333,4 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         progress.step = step + 1
         harness.run_hooks(hooks, progress.step)
         after_step(w, progress, logs, meter)
+    w.tracker.close()

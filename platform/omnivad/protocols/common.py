@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,9 @@ Ids = dict[str, list[str]]
 
 
 def log(msg: str) -> None:
-    print(f"[omnivad] {msg}", file=sys.stderr, flush=True)
+    from omnivad.logs import logger
+
+    logger().info(f"[omnivad] {msg}")
 
 
 @dataclass

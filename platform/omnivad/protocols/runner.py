@@ -108,13 +108,14 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
             started.add(first)
             running[remote.remote(cfg_dict, jobs[i])] = i
             pending.remove(i)
-            log(f"started {jobs[i].stages[-1].name} ({len(jobs) - len(pending)}/{len(jobs)})")
+            log(f"run {len(jobs) - len(pending)}/{len(jobs)}: started {jobs[i].stages[-1].name}")
         ready, _ = ray.wait(list(running), num_returns=1)
         for ref in ready:
             i = running.pop(ref)
             jobs[i].result = ray.get(ref)
             finished.add(jobs[i].stages[0].name)
-            log(f"finished {jobs[i].stages[-1].name}: mean AUC {100 * jobs[i].result['mean_auc']:.2f}")
+            log(f"run {len(finished)}/{len(jobs)} finished: {jobs[i].stages[-1].name}, mean AUC "
+                f"{100 * jobs[i].result['mean_auc']:.2f}" + (" (reused)" if jobs[i].result.get("reused_runs") else ""))
 
 
 def prepare(cfg: Config) -> tuple[Corpus, list[str], Benchmark, str, str]:
@@ -130,16 +131,29 @@ def prepare(cfg: Config) -> tuple[Corpus, list[str], Benchmark, str, str]:
     return corpus, domains, bench, fingerprint, config_hash(cfg, fingerprint, bench)
 
 
+def profile_line(cfg: Config, root: str) -> str:
+    """What every job says first: the profile (demo or paper), steps, lr, and whether finished runs are reused."""
+    from omnivad.protocols.setup import is_demo_uri
+
+    profile = "demo" if is_demo_uri(cfg.corpus.uri) else "paper"
+    fs, path = storage.filesystem(root)
+    reuse = "finished runs of this config are reused" if fs.exists(path) else "no earlier runs of this config"
+    return (f"profile {profile}: steps {cfg.train.steps}, lr {cfg.train.lr:g}, selection {cfg.train.selection}; "
+            f"{reuse} ({root})")
+
+
 def run_protocol(cfg: Config) -> dict[str, Any]:
     """Run ``cfg.protocol`` end to end; write ``results.json`` / ``results.md`` under ``storage.out``."""
     protocol = get_protocol(cfg.protocol.name)
     corpus, domains, bench, fingerprint, chash = prepare(cfg)
     root = storage.join(cfg.storage.out, "runs", chash)
+    profile = profile_line(cfg, root)  # before anything is written there
     bench.save(storage.join(root, "benchmark.json"))
     run_cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"out": root})})
     jobs = protocol.plan(run_cfg, corpus, bench, domains)
     log(f"{cfg.protocol.name} with {method_tag(cfg)}: {len(jobs)} job(s) over {cfg.protocol.folds} fold(s), "
         f"domains {', '.join(domains)}; corpus {corpus.uri} ({fingerprint})")
+    log(profile)
     t0 = time.perf_counter()
     execute(run_cfg, jobs)
     reported = protocol.result_domains(cfg, domains)

@@ -39,6 +39,7 @@ def ensure_ray(cfg: Config) -> None:
     import ray
 
     from omnivad.data.ray_datasets import quiet_progress
+    from omnivad.logs import logger, quiet_ray
 
     quiet_progress()
     if ray.is_initialized():
@@ -50,8 +51,9 @@ def ensure_ray(cfg: Config) -> None:
         token = loopback_ray_env()
         ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, log_to_driver=True, runtime_env=runtime_env,
                  _node_ip_address="127.0.0.1")
+        quiet_ray()
         if token:
-            print(f"[omnivad] local Ray on 127.0.0.1 only, token authentication (token file {token})", file=sys.stderr)
+            logger().info(f"[omnivad] local Ray on 127.0.0.1 only, token authentication (token file {token})")
 
 
 #: Where the embedded local Ray's token lives (0600, in a 0700 directory); ``OMNIVAD_HOME`` moves it.

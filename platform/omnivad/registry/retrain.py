@@ -322,7 +322,7 @@ def add_retrain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", help="corpus URI (path or s3://)")
     p.add_argument("--out", help="storage root (path or s3://); the registry is <out>/registry/registry.json")
     p.add_argument("--steps", type=int, help="training steps of a retrain")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="training seed (train.seed)")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="largest AUC drop (in points, 1.0 = 0.01 AUC) any existing domain may take (default 1.0)")
     p.add_argument("--every", metavar="DURATION",
@@ -336,7 +336,7 @@ def add_retrain_args(p: argparse.ArgumentParser) -> None:
 
 def retrain_main(args: argparse.Namespace) -> int:
     from omnivad import config
-    from omnivad.cli import config_from_args
+    from omnivad.cli_args import config_from_args
 
     if args.tolerance < 0:
         raise ValueError(f"--tolerance: expected >= 0 AUC points, got {args.tolerance}")

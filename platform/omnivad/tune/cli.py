@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from omnivad.cli import add_run_args, config_from_args
+from omnivad.cli_args import add_run_args, config_from_args
 from omnivad.errors import OmnivadError
 
 

@@ -34,6 +34,7 @@ from omnivad import storage
 from omnivad.config import Config, dump, to_yaml
 from omnivad.engine.spec import RunSpec
 from omnivad.errors import ConfigError
+from omnivad.tracking import tune_callbacks
 from omnivad.tune.space import apply_params, current_values, resolve_space, tune_domains
 from omnivad.tune.trial_state import (  # noqa: F401  (re-exported)
     METRICS,
@@ -236,7 +237,7 @@ def _tuner(cfg: Config, trainable: Any, space: list[Any], sdir: str, total_steps
         tune_config=tune.TuneConfig(search_alg=_searcher(cfg, space), scheduler=_scheduler(cfg, total_steps),
                                     num_samples=cfg.tune.trials, max_concurrent_trials=limit),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=spath, storage_filesystem=arrow_fs, verbose=1,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  failure_config=tune.FailureConfig(max_failures=0), callbacks=tune_callbacks(cfg)),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import sys
 from typing import Any
 
@@ -16,6 +17,7 @@ from omnivad import storage
 from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
 from omnivad.protocols.runner import check_corpus_uri, ensure_corpus, selected_domains
+from omnivad.tracking import log_job
 from omnivad.uvad.data import load_snippets, pose_objects, snippet_objects, test_videos, train_snippet_gt
 from omnivad.uvad.thresholds import initial_threshold
 from omnivad.uvad.interleave import DomainData, Executor, LocalExecutor, run_domain
@@ -93,6 +95,8 @@ def run_uvad(cfg: Config, analysis: bool = True) -> dict[str, Any]:
     table = format_tables(per_domain)
     storage.write_json_atomic(fs, storage.join(root, "results.json"), result)
     storage.write_bytes_atomic(fs, storage.join(root, "results.md"), (table + "\n").encode())
+    log_job(cfg, posixpath.basename(run.rstrip("/")), run, {"occ": cfg.uvad.occ, "ws": cfg.uvad.ws, "q": cfg.uvad.q},
+            [], {"per_domain": per_domain})
     result["table"] = table
     return result
 

@@ -22,6 +22,7 @@ from omnivad import storage
 from omnivad.config import Config, ZxVADConfig
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine import harness
+from omnivad.tracking import log_job
 from omnivad.zxvad.data import iter_test_videos, list_set, to_tensor
 from omnivad.zxvad.score import frame_auc, video_psnr
 from omnivad.zxvad.train import build_generator
@@ -116,4 +117,7 @@ def run_zero_shot(cfg: Config, source: str, target: str, out: str, donors: str |
              "score 1 - per-video min-max normalised PSNR; final weights, no target data in training.\n")
     storage.write_bytes_atomic(fs, posixpath.join(posixpath.dirname(path), "results.md"), table.encode())
     results["table"], results["results_uri"] = table, storage.join(run_dir, "results.json")
+    history = list(ckpt.read_model(model_uri).get("history", [])) if cfg.tracking.backend != "none" else []
+    log_job(cfg, posixpath.basename(run_dir.rstrip("/")), run_dir, {"iterations": zc.iterations, "use_nc": zc.use_nc},
+            history, {"auc": res["auc"], "ap": res["ap"]})
     return results
