@@ -190,6 +190,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from omnivad import storage
     from omnivad.metrics import evaluate_dirs
 
+    if args.run_dir:
+        from omnivad.cli_tools import evaluate_run_dir
+
+        return evaluate_run_dir(args)
+    if not args.corpus or not args.scores:
+        raise ValueError("omnivad evaluate: give a protocol RUN_DIR, or --corpus URI and --scores DIR")
     result = evaluate_dirs(args.corpus, args.scores, args.domains.split(",") if args.domains else None, align=args.align)
     text = json.dumps(result, indent=2, default=float)
     if args.out:
@@ -283,8 +289,10 @@ def _add_benchmark(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("evaluate", help="frame-level AUC/AP of score files, community protocol")
-    ev.add_argument("--corpus", required=True)
-    ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
+    ev.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
+                    help="a protocol run directory: recompute its results.json metrics from its saved scores")
+    ev.add_argument("--corpus")
+    ev.add_argument("--scores", action="append", help="dir of <video_id>.npy; repeat once per fold")
     ev.add_argument("--domains", help="comma-separated (default: every domain with a test split)")
     ev.add_argument("--align", choices=["scores", "gt"], default="scores",
                     help="scores: fit scores to every gt frame (MDVAD, BN-WVAD); gt: fit the gt to 16*T (RTFM)")
