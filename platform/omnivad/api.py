@@ -77,7 +77,7 @@ def train(corpus: str, out: str, method: str = "nullang-mil", steps: int = 100, 
 
 
 def evaluate(run_dir: str | None = None, corpus: str | None = None, scores: str | list[str] | None = None,
-             align: str = "scores") -> dict[str, Any]:
+             align: str = "scores", domains: list[str] | None = None) -> dict[str, Any]:
     """A protocol run's metrics recomputed from its saved scores (``run_dir``,
     :func:`omnivad.protocols.scores.reevaluate`), or score directories against a corpus
     (:func:`omnivad.metrics.evaluate_dirs`)."""
@@ -89,15 +89,15 @@ def evaluate(run_dir: str | None = None, corpus: str | None = None, scores: str 
         raise ValueError("omnivad.evaluate: give run_dir, or corpus and scores")
     from omnivad.metrics import evaluate_dirs
 
-    return evaluate_dirs(corpus, [scores] if isinstance(scores, str) else list(scores), align=align)
+    return evaluate_dirs(corpus, [scores] if isinstance(scores, str) else list(scores), domains, align=align)
 
 
 def predict(model: str | LoadedModel, features: str | None = None, corpus: str | None = None,
             domain: str | None = None, split: str = "test", out: str | None = None,
             threshold: str | float | None = None) -> dict[str, np.ndarray]:
     """Snippet scores ``{video_id: (T,)}`` of a features directory or a corpus split (see
-    :func:`omnivad.predict.predict_videos`); written under ``out`` when given."""
-    from omnivad.predict import predict_videos, read_feature_dir, read_corpus_split, write_predictions
+    :func:`omnivad.prediction.predict_videos`); written under ``out`` when given."""
+    from omnivad.prediction import predict_videos, read_corpus_split, read_feature_dir, write_predictions
 
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     if (features is None) == (corpus is None):

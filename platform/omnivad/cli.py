@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_synth(corpus)
     _add_benchmark(sub)
     _add_evaluate(sub)
+    _add_predict(sub)
+    _add_export(sub)
+    _add_convert(sub)
     run = sub.add_parser("run", help="run a protocol (same as jobs/mdvad.py)")
     add_run_args(run)
     run.set_defaults(func=run_main)
@@ -298,6 +301,24 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="scores: fit scores to every gt frame (MDVAD, BN-WVAD); gt: fit the gt to 16*T (RTFM)")
     ev.add_argument("--out", help="write the JSON here")
     ev.set_defaults(func=_evaluate)
+
+
+def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_predict
+
+    add_predict(sub)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_export
+
+    add_export(sub)
+
+
+def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_convert
+
+    add_convert(sub)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -88,7 +88,12 @@ def convert_bn_wvad(ckpt: str, out: str, domains: list[str] | None = None, heads
     from omnivad.engine.checkpoint import write_model
     from omnivad.methods.bn_wvad.interop import load_public_checkpoint
 
-    net = load_public_checkpoint(ckpt, domains, heads)
+    from omnivad.errors import CheckpointError
+
+    try:
+        net = load_public_checkpoint(ckpt, domains, heads)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{ckpt}: not a public BN-WVAD checkpoint ({exc})") from exc
     hp = dict(net.hparams)
     overrides = ["model.method=bn-wvad", *[f"bn_wvad.{k}={json.dumps(list(v) if isinstance(v, tuple) else v)}"
                                            for k, v in _config_sizes(hp).items()]]

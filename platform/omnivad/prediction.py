@@ -47,8 +47,32 @@ def read_feature_dir(path: str, layout: str = "tkc") -> dict[str, np.ndarray]:
     xd = all(_XD_CROP.match(f.stem) for f in files)
     if layout == "ktc" and not xd:
         return {f.stem: _read_ktc(f) for f in files}
-    entries = imp._xd_entries(lines, path) if xd else imp._rtfm_entries(lines, path)
+    entries = _crop_entries(lines, path) if xd else imp._rtfm_entries(lines, path)
     return {e.video_id: np.ascontiguousarray(imp._load_features(e, path, False).transpose(1, 0, 2)) for e in entries}
+
+
+def _crop_entries(lines: list[Any], path: str) -> list[Any]:
+    """XD-style ``NAME__<k>.npy`` crop files (T, C) grouped per video, crops 0..K-1 without gaps, one shape (the
+    importer's checks, without its label-from-name rule: predicted videos need no label)."""
+    from omnivad.corpus import importers as imp
+
+    groups: dict[str, dict[int, Any]] = {}
+    for ln in lines:
+        m = imp._XD_CROP_RE.match(ln.path.stem)
+        assert m is not None
+        groups.setdefault(m.group("name"), {})[int(m.group("crop"))] = ln
+    entries = []
+    for name, crops in sorted(groups.items()):
+        if sorted(crops) != list(range(len(crops))):
+            raise CorpusError(f"{path}: video {name!r} has crop files {sorted(crops)}, expected __0 .. "
+                              f"__{len(crops) - 1} without gaps")
+        files = [crops[k] for k in sorted(crops)]
+        shapes = {imp._read_header(ln.path, path).shape for ln in files}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise CorpusError(f"{path}: video {name!r}: crop files must share one (T, C) shape, got {sorted(shapes)}")
+        t, c = next(iter(shapes))
+        entries.append(imp._Entry(name, files, n_snippets=t, n_crops=len(files), dim=c))
+    return entries
 
 
 def _read_ktc(f: Path) -> np.ndarray:
