@@ -206,3 +206,16 @@ def test_readme_api_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     printed = capsys.readouterr().out
     assert re.search(r"6 videos; AUC [01]\.\d+", printed), printed
     assert (tmp_path / "run" / "model.pt").is_file() and len(list((tmp_path / "pred" / "snippets").glob("*.npy"))) == 6
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_aux_scores_hook(tmp_path: Path, name: str) -> None:
+    from omnivad.api import load_model
+
+    loaded = load_model(_model(tmp_path, name))
+    aux = loaded.method.aux_scores(loaded.model, torch.randn(2, 7, C), "A")
+    if name in ("mil", "null-mil", "nullang-mil"):
+        assert list(aux) == ["ac"] and aux["ac"].shape == (7,) and aux["ac"].dtype == np.float32
+        assert ((aux["ac"] >= 0) & (aux["ac"] <= 1)).all()
+    else:
+        assert aux == {}
