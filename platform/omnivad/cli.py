@@ -152,6 +152,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from omnivad import storage
     from omnivad.metrics import evaluate_dirs
 
+    if args.run_dir:
+        from omnivad.cli_tools import evaluate_run_dir
+
+        return evaluate_run_dir(args)
+    if not args.corpus or not args.scores:
+        raise ValueError("omnivad evaluate: give a protocol RUN_DIR, or --corpus URI and --scores DIR")
     result = evaluate_dirs(args.corpus, args.scores, args.domains.split(",") if args.domains else None, align=args.align)
     text = json.dumps(result, indent=2, default=float)
     if args.out:
@@ -200,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus(sub)
     _add_benchmark(sub)
     _add_evaluate(sub)
+    _add_predict(sub)
+    _add_export(sub)
+    _add_convert(sub)
     _add_plot(sub)
     _add_runs(sub)
     _add_config(sub)
@@ -392,13 +401,33 @@ def _add_benchmark(sub: Subparsers) -> None:
 
 def _add_evaluate(sub: Subparsers) -> None:
     ev = sub.add_parser("evaluate", help="frame-level AUC/AP of score files, community protocol")
-    ev.add_argument("--corpus", required=True, help="corpus URI with the test gt")
-    ev.add_argument("--scores", required=True, action="append", help="dir of <video_id>.npy; repeat once per fold")
+    ev.add_argument("run_dir", nargs="?", metavar="RUN_DIR",
+                    help="a protocol run directory: recompute its results.json metrics from its saved scores")
+    ev.add_argument("--corpus", help="corpus URI with the test gt (with --scores)")
+    ev.add_argument("--scores", action="append", help="dir of <video_id>.npy; repeat once per fold (with --corpus)")
     ev.add_argument("--domains", help="comma-separated (default: every domain with a test split)")
     ev.add_argument("--align", choices=["scores", "gt"], default="scores",
                     help="scores: fit scores to every gt frame (MDVAD, BN-WVAD); gt: fit the gt to 16*T (RTFM)")
     ev.add_argument("--out", help="write the JSON here")
     ev.set_defaults(func=_evaluate)
+
+
+def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_predict
+
+    add_predict(sub)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_export
+
+    add_export(sub)
+
+
+def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from omnivad.cli_tools import add_convert
+
+    add_convert(sub)
 
 
 class Interrupted(KeyboardInterrupt):

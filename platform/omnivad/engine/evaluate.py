@@ -44,25 +44,35 @@ class _Scorer:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         domains = table.column("domain").to_pylist()
-        scores = []
+        scores, aux_names, aux_values = [], [], []
         for i, arr in enumerate(feature_arrays(table)):
-            x = arr.transpose(1, 0, 2)
+            x = torch.tensor(arr.transpose(1, 0, 2))  # a copy: Arrow buffers are read-only
             target = domains[i] if domains[i] in self.heads else None
-            s = self.method.score(self.model, torch.tensor(x), target)  # a copy: Arrow buffers are read-only
+            s = self.method.score(self.model, x, target)
             scores.append(s.detach().cpu().numpy().astype(np.float32))
+            aux = self.method.aux_scores(self.model, x, target)
+            aux_names.append(list(aux))
+            aux_values.append([np.asarray(v, dtype=np.float32) for v in aux.values()])
         return pa.table(
             {
                 "domain": table.column("domain"),
                 "video_id": table.column("video_id"),
                 "scores": pa.array(scores, pa.list_(pa.float32())),
+                "aux_names": pa.array(aux_names, pa.list_(pa.string())),
+                "aux_values": pa.array(aux_values, pa.list_(pa.list_(pa.float32()))),
             }
         )
 
 
-def score_test_videos(
+#: One test video's outputs: ``scores`` (T,) float32 and each auxiliary output (``ac``) of the method.
+VideoOutputs = dict[str, np.ndarray]
+
+
+def score_test_outputs(
     model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1
-) -> dict[str, dict[str, np.ndarray]]:
-    """Snippet scores ``{domain: {video_id: (T,)}}`` of the domains' test videos: one Ray Data pass."""
+) -> dict[str, dict[str, VideoOutputs]]:
+    """``{domain: {video_id: {"scores": (T,), **aux}}}`` (float32) of the domains' test videos: one Ray Data
+    pass; ``aux`` are the method's :meth:`~omnivad.methods.base.Method.aux_scores` (``ac``)."""
     import ray
 
     from omnivad.data.ray_datasets import parts_dataset
@@ -77,20 +87,43 @@ def score_test_videos(
         batch_size=8,
         concurrency=concurrency,
     )
-    scores: dict[str, dict[str, np.ndarray]] = {d: {} for d in domains}
+    got: dict[str, dict[str, VideoOutputs]] = {d: {} for d in domains}
     for row in out.iter_rows():
-        scores[str(row["domain"])][str(row["video_id"])] = np.asarray(row["scores"], dtype=np.float64)
-    return scores
+        video: VideoOutputs = {"scores": np.asarray(row["scores"], dtype=np.float32)}
+        for name, values in zip(row["aux_names"], row["aux_values"]):
+            video[str(name)] = np.asarray(values, dtype=np.float32)
+        got[str(row["domain"])][str(row["video_id"])] = video
+    return got
+
+
+def score_test_videos(
+    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1
+) -> dict[str, dict[str, np.ndarray]]:
+    """Snippet scores ``{domain: {video_id: (T,)}}`` of the domains' test videos: one Ray Data pass."""
+    got = score_test_outputs(model_uri, corpus, domains, concurrency)
+    return {d: {vid: v["scores"].astype(np.float64) for vid, v in by_id.items()} for d, by_id in got.items()}
+
+
+def metrics_of_scores(corpus: Corpus, scores: dict[str, dict[str, np.ndarray]], domains: list[str],
+                      align: str = "scores") -> dict[str, Any]:
+    """Frame-level metrics of snippet scores ``{domain: {video_id: (T,)}}`` (float64, as a run computes them)."""
+    flat = {f"{d}/{vid}": np.asarray(s, dtype=np.float64) for d, by_id in scores.items() for vid, s in by_id.items()}
+    return evaluate_corpus(corpus, flat, domains, align=align)
 
 
 def evaluate_model(
-    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1, align: str = "scores"
+    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1, align: str = "scores",
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
     """Frame-level metrics of one model on each domain's test split (community protocol): per domain
-    ``auc``, ``ap``, ``pr_auc``, ``auc_abnormal`` (``align``: :func:`omnivad.metrics.align_frames`)."""
-    scores = score_test_videos(model_uri, corpus, domains, concurrency)
-    flat = {f"{d}/{vid}": s for d, by_id in scores.items() for vid, s in by_id.items()}
-    return evaluate_corpus(corpus, flat, domains, align=align)
+    ``auc``, ``ap``, ``pr_auc``, ``auc_abnormal`` (``align``: :func:`omnivad.metrics.align_frames`).
+    ``keep_scores``: the test outputs (:func:`score_test_outputs`) also under ``"scores"``."""
+    got = score_test_outputs(model_uri, corpus, domains, concurrency)
+    scores = {d: {vid: v["scores"] for vid, v in by_id.items()} for d, by_id in got.items()}
+    result = metrics_of_scores(corpus, scores, domains, align)
+    if keep_scores:
+        result["scores"] = got
+    return result
 
 
 def evaluate_validation(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from omnivad.config import Config
     from omnivad.tune.config import SearchParam
 
-__all__ = ["Batch", "Method", "MethodBase", "scoring", "split_entry", "unwrap_as"]
+__all__ = ["Batch", "Method", "MethodBase", "ScoreModule", "scoring", "split_entry", "unwrap_as"]
 
 
 class Method(Protocol):
@@ -90,6 +90,20 @@ class Method(Protocol):
         loss → backward → step."""
         ...
 
+    def aux_scores(self, model: nn.Module, x: torch.Tensor, target: str | None) -> dict[str, Any]:
+        """Extra per-snippet outputs (T,) of one video stored next to its scores (``{"ac": ...}`` for the
+        Abnormal-Conflict classifier); {} when the method has none."""
+        ...
+
+    def score_range(self) -> tuple[float, float, str]:
+        """(low, high, meaning) of the values :meth:`score` returns."""
+        ...
+
+    def scoring_module(self, model: nn.Module, target: str | None) -> nn.Module:
+        """One module holding the network and its scoring rule for ``target``: (K, T, C) → (T,), equal to
+        :meth:`score` (what ``omnivad export`` writes)."""
+        ...
+
 
 class MethodBase:
     """Defaults of every :class:`Method` hook: one model for every domain, no AC, no trunk, no head surgery."""
@@ -154,6 +168,29 @@ class MethodBase:
     def training_step(self, model: nn.Module, batch: Batch, optimizers: Any, cfg: Config,
                       adapting: bool = False) -> dict[str, float] | None:
         return None
+
+    def aux_scores(self, model: nn.Module, x: torch.Tensor, target: str | None) -> dict[str, Any]:
+        return {}
+
+    def score_range(self) -> tuple[float, float, str]:
+        return (0.0, 1.0, "abnormality probability of each snippet")
+
+    def scoring_module(self, model: nn.Module, target: str | None) -> nn.Module:
+        return ScoreModule(self, model, target)
+
+
+class ScoreModule(nn.Module):
+    """The default :meth:`Method.scoring_module`: ``method.score(model, x, target)`` as a module (traceable
+    when the method's scoring is plain tensor code)."""
+
+    def __init__(self, method: Any, model: nn.Module, target: str | None) -> None:
+        super().__init__()
+        self.model = model
+        self._method = method
+        self._target = target
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._method.score(self.model, x, self._target)
 
 
 def split_entry(entry: str) -> tuple[str, str, bool | None]:

@@ -222,7 +222,7 @@ def aggregate_jobs(protocol: Protocol, cfg: Config, jobs: list[Job], domains: li
 
 #: The fields of a multi-start ``results.json`` copied from its first start (besides the method's fields).
 SHARED_FIELDS = ("selection", "selection_rule", "best_test", "per_domain", "mean_auc", "mean_auc_std", "n", "folds",
-                 "statistics", "align")
+                 "statistics", "align", "thresholds")
 
 
 def results_payload(cfg: Config, results: list[dict[str, Any]], chash: str) -> dict[str, Any]:

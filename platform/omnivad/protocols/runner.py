@@ -26,6 +26,7 @@ from omnivad.protocols.base import get_protocol
 from omnivad.protocols.common import (  # noqa: F401  (re-exported)
     FOLD_METRICS, Job, config_hash, domain_headline, log, mean_std, results_payload, write_results,
 )
+from omnivad.protocols.scores import write_scores
 from omnivad.protocols.method_glue import has_ac, method_tag, parse_method_entry  # noqa: F401  (re-exported)
 from omnivad.protocols.setup import (  # noqa: F401  (re-exported)
     check_corpus_uri, ensure_corpus, ensure_ray, is_demo_uri, loopback_ray_env, package_runtime_env, ray_token_path,
@@ -68,11 +69,34 @@ def _run_job(cfg_dict: dict[str, Any], job: Job) -> dict[str, Any]:
             reused.append(run_dir(cfg, stage))
     assert model_uri is not None
     corpus = Corpus.open(job.stages[-1].corpus_uri, verify=cfg.corpus.verify)
-    metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1, align=cfg.metrics.align)
+    metrics = evaluate_model(model_uri, corpus, job.test_domains, concurrency=1, align=cfg.metrics.align, keep_scores=True)
     metrics["checkpoint"] = model_uri
+    metrics["threshold"] = job_threshold(cfg, job.stages[-1], model_uri, corpus)
     metrics["selected"] = read_model(model_uri)["selected"]
     metrics["reused_runs"] = reused
     return metrics
+
+
+def job_threshold(cfg: Config, stage: Any, model_uri: str, corpus: Corpus) -> dict[str, Any]:
+    """The model's operating threshold on its run's validation split (:mod:`omnivad.engine.threshold`), also
+    written next to the model as ``threshold.json`` (what ``omnivad predict --threshold run`` reads)."""
+    from omnivad.engine.checkpoint import read_model
+    from omnivad.engine.evaluate import load_model
+    from omnivad.engine.threshold import operating_threshold
+    from omnivad.engine.train_loop import load_videos
+
+    payload = read_model(model_uri)
+    method, model = load_model(payload)
+    videos = load_videos(corpus, {d: list(v) for d, v in stage.val.items() if v}, stage.locations)
+    found = operating_threshold(method, model, videos, list(payload["domains"]), cfg.metrics.align)
+    ofs, opath = storage.filesystem(threshold_uri(model_uri))
+    storage.write_json_atomic(ofs, opath, found)
+    return found
+
+
+def threshold_uri(model_uri: str) -> str:
+    """``threshold.json`` beside a run's ``model.pt``."""
+    return model_uri.rsplit("/", 1)[0] + "/threshold.json" if "/" in model_uri else "threshold.json"
 
 
 def max_concurrent(cfg: Config) -> int:
@@ -158,12 +182,15 @@ def run_protocol(cfg: Config) -> dict[str, Any]:
     execute(run_cfg, jobs)
     reported = protocol.result_domains(cfg, domains)
     results = [protocol.aggregate(cfg, jobs, reported, s, corpus) for s in protocol.starts(cfg)]
+    thresholds = {j.stages[-1].name: j.result["threshold"] for j in jobs}
     for r in results:
+        r["thresholds"] = thresholds
         r.update(config=dump(cfg), corpus={"uri": corpus.uri, "fingerprint": fingerprint}, config_hash=chash,
                  wall_s=round(time.perf_counter() - t0, 1))
     md = protocol.table(results)
     payload = results_payload(cfg, results, chash)
     payload["results_uri"] = write_results(cfg, payload, md)
+    write_scores(payload["results_uri"], jobs, corpus)
     payload["table"] = md
     return payload
 

@@ -64,6 +64,10 @@ class BNWVADMethod(MethodBase):
         """§2.8 snippet scores (T,) of x (K,T,C). One head for every domain, so ``target`` does not matter."""
         return score_video(unwrap(model), x, score)
 
+    def score_range(self) -> tuple[float, float, str]:
+        return (0.0, float("inf"), "classifier probability p in [0, 1] times the summed feature distances DFM1 + DFM2 "
+                                   "(>= 0, unbounded; bn_wvad.score=classifier: [0, 1])")
+
     def default_search_space(self) -> list[SearchParam]:
         """The shared default space plus BN-WVAD's selection ratios ρ_s, ρ_b (§2.6)."""
         from omnivad.tune.config import SearchParam

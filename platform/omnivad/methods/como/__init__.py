@@ -61,6 +61,9 @@ class CoMoMethod(MethodBase):
         net = unwrap(model)
         return score_video(net, x, net.alpha_for(target))
 
+    def score_range(self) -> tuple[float, float, str]:
+        return (0.0, 1.0, "(S + alpha * S_R) / (1 + alpha) of the two sigmoid scores")
+
 
 @register_trunk("como", sections=("como",))
 def como_trunk(cfg: Config, feature_dim: int) -> CoMoTrunk:

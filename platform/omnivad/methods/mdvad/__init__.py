@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from omnivad.errors import ConfigError
-from omnivad.methods.base import MethodBase, split_entry
+from omnivad.methods.base import MethodBase, scoring, split_entry
 from omnivad.methods.mdvad import trunk as _trunk  # noqa: F401  (registers the mdvad trunk)
 from omnivad.methods.mdvad.config import ALIASES, MDVADConfig
 from omnivad.methods.mdvad.loss import forward_crops, mdvad_loss, unwrap
 from omnivad.methods.mdvad.model import MDVADNet
-from omnivad.methods.mdvad.score import score_video
+from omnivad.methods.mdvad.score import ScoringNet, score_video
 from omnivad.methods.mdvad.ws import build_ws, mil_bag_loss
 from omnivad.methods.registry import register, register_ws_model
 from omnivad.methods.trunks import trunk_entry
@@ -88,6 +88,27 @@ class _MDVADMethod(MethodBase):
         model = unwrap(model)
         self._check(model)
         return score_video(model, x, target)
+
+    def aux_scores(self, model: MDVADNet, x: torch.Tensor, target: str | None) -> dict[str, Any]:
+        """The Abnormal-Conflict classifier's per-snippet probability (T,), crops averaged."""
+        net = unwrap(model)
+        self._check(net)
+        with scoring(net, x) as xs:
+            ac = forward_crops(net, xs.unsqueeze(0))["ac"][0]
+        return {"ac": ac.float().cpu().numpy()}
+
+    def scoring_module(self, model: MDVADNet, target: str | None) -> torch.nn.Module:
+        net = unwrap(model)
+        self._check(net)
+        return ScoringNet(net, target).eval()
+
+    def score_range(self) -> tuple[float, float, str]:
+        if self.head == "nullang":
+            return (-1.0, 3.0, "cos_a + 1 - cos_n of the target's head (unseen: max_d cos_a + 1 - max_d cos_n), "
+                                "each cosine in [-1, 1]")
+        if self.head == "null":
+            return (0.0, 1.0, "sigmoid abnormal probability of the target's head (unseen: the max over heads)")
+        return (0.0, 1.0, "sigmoid abnormal probability of the single head")
 
     def tag(self, cfg: Config) -> str:
         trunk = f"@{cfg.mdvad.trunk}" if cfg.mdvad.trunk != "mdvad" else ""

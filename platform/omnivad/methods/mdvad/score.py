@@ -44,3 +44,18 @@ def score_video(model: MDVADNet, x: torch.Tensor, target: str | None) -> torch.T
         out = forward_crops(model, xs.unsqueeze(0))
         s = scores_from_outputs(out, model.head, model.domain_index(target))
     return s[0].float()
+
+
+class ScoringNet(torch.nn.Module):
+    """:func:`score_video` as one module for export: x (K,T,C) → (T,), every crop real (no mask branch, so
+    tracing and ``torch.export`` see plain tensor code); the head index is fixed at construction."""
+
+    def __init__(self, model: MDVADNet, target: str | None) -> None:
+        super().__init__()
+        self.model = model
+        self.head = model.head
+        self.index = model.domain_index(target)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = {k: v.mean(0, keepdim=True) for k, v in self.model(x).items()}  # crop means (1, T, ...)
+        return scores_from_outputs(out, self.head, self.index)[0].float()
