@@ -11,6 +11,7 @@ import torch
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, feature_arrays
 from omnivad.engine import checkpoint as ckpt
+from omnivad.engine.precision import score
 from omnivad.metrics import evaluate_corpus
 
 
@@ -41,6 +42,7 @@ class _Scorer:
         torch.set_num_threads(1)
         self.heads = set(payload["domains"])
         self.method, self.model = load_model(payload)
+        self.precision = str(payload["config"].get("train", {}).get("precision", "fp32"))
 
     def __call__(self, table: pa.Table) -> pa.Table:
         domains = table.column("domain").to_pylist()
@@ -48,8 +50,8 @@ class _Scorer:
         for i, arr in enumerate(feature_arrays(table)):
             x = arr.transpose(1, 0, 2)
             target = domains[i] if domains[i] in self.heads else None
-            s = self.method.score(self.model, torch.tensor(x), target)  # a copy: Arrow buffers are read-only
-            scores.append(s.detach().cpu().numpy().astype(np.float32))
+            s = score(self.method, self.model, torch.tensor(x), target, self.precision)  # a copy: Arrow buffers are read-only
+            scores.append(s.astype(np.float32))
         return pa.table(
             {
                 "domain": table.column("domain"),
@@ -106,4 +108,5 @@ def evaluate_validation(
     payload = ckpt.read_model(model_uri)
     method, model = load_model(payload)
     videos = load_videos(corpus, val, where)
-    return validation_metrics(method, model, videos, list(payload["domains"]), align)
+    precision = str(payload["config"].get("train", {}).get("precision", "fp32"))
+    return validation_metrics(method, model, videos, list(payload["domains"]), align, precision)

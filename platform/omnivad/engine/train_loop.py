@@ -23,9 +23,10 @@ from sklearn.metrics import roc_auc_score
 
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, Video
-from omnivad.data.balanced import BalancedBatcher
+from omnivad.data.balanced import BalancedBatcher, DeviceBatcher
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine import harness
+from omnivad.engine import precision as prec
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
@@ -77,9 +78,10 @@ def prepare_heads(method: Method, model: torch.nn.Module, cfg: Config, spec: Run
         method.prepare_target(model, d, cfg, x, torch.ones(x.shape[:2], dtype=torch.bool))
 
 
-def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None) -> np.ndarray:
+def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None,
+                precision: str = "fp32") -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(video.features.transpose(1, 0, 2)))  # (K, T, C)
-    return method.score(model, x, target).detach().cpu().numpy().astype(np.float64)
+    return prec.score(method, model, x, target, precision)
 
 
 def load_videos(
@@ -99,7 +101,8 @@ def load_videos(
 
 
 def validation_metrics(
-    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores",
+    precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
     """Per-domain validation ``{auc, ap, level}``: frame-level when every video has frame labels (aligned as
     the test metric, ``metrics.align``), else video-level (max snippet score against the video label, the only
@@ -111,7 +114,7 @@ def validation_metrics(
     model.eval()
     for domain, vids in videos.items():
         target = domain if domain in heads else None
-        scores = [score_video(method, model, v, target) for v in vids]
+        scores = [score_video(method, model, v, target, precision) for v in vids]
         if all(v.gt is not None for v in vids):
             pairs = [align_frames(sc, v.gt, align) for sc, v in zip(scores, vids)]
             y = np.concatenate([g for _, g in pairs])
@@ -128,21 +131,23 @@ def validation_metrics(
 
 
 def validate(
-    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores",
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Per-domain validation AUC (:func:`validation_metrics`): what ``best-val`` selects on."""
-    return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align).items()}
+    return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align, precision).items()}
 
 
 def train_step(
     method: Method, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any, cfg: Config, spec: RunSpec
 ) -> dict[str, float]:
     """One optimizer step on ``batch``: the method's own ``training_step`` when it has one, else its loss,
-    backward, step; returns the loss's logs."""
-    own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
-    if own is not None:
-        return own
-    loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
+    backward, step; returns the loss's logs. The forward (and the loss) run under ``train.precision``."""
+    with prec.autocast(cfg.train.precision, batch.x.device):
+        own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
+        if own is not None:
+            return own
+        loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -163,7 +168,7 @@ def run_steps(
     """The plain single-process loop (``engine/local.py``, the throughput benchmark): the worker's steps."""
     model.train()
     for step in range(start_step, spec.steps):
-        batch = batcher.batch(step).to(device)
+        batch = batcher.batch(step).to(device, non_blocking=True)
         logs = train_step(method, model, optimizer, batch, cfg, spec)
         if on_step is not None:
             on_step(step + 1, logs, batch)
@@ -234,8 +239,10 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     model = model.to(info.device)
     optimizer = harness.build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
     heads = model_domains(method, model, spec)
-    batcher = BalancedBatcher(pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed,
-                              info.rank, info.world, spec.use_all)
+    on_gpu = {"device": info.device} if info.device.type == "cuda" else {}  # pools on the GPU: no per-step copy
+    batcher = (DeviceBatcher if on_gpu else BalancedBatcher)(
+        pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed, info.rank, info.world,
+        spec.use_all, **on_gpu)
     val_videos = load_videos(corpus, spec.val, spec.locations) if info.rank == 0 and spec.val else {}
     test_videos: dict[str, list[Video]] = {}
     if info.rank == 0 and select_on_test(cfg, spec):
@@ -262,11 +269,11 @@ def restore(w: Worker) -> Progress:
 def evaluate(w: Worker, progress: Progress, step: int, metrics: dict[str, Any]) -> None:
     """Rank 0: validation AUC (and test AUC under best-test) into ``metrics``; keep the best weights."""
     cfg = w.cfg
-    per_domain = validate(w.method, w.model, w.val_videos, w.heads, cfg.metrics.align) if w.val_videos else {}
+    per_domain = validate(w.method, w.model, w.val_videos, w.heads, cfg.metrics.align, cfg.train.precision) if w.val_videos else {}
     if per_domain:
         metrics["val_auc"] = float(np.mean(list(per_domain.values())))
     if select_on_test(cfg, w.spec):
-        per_domain = validate(w.method, w.model, w.test_videos, w.heads, cfg.metrics.align)
+        per_domain = validate(w.method, w.model, w.test_videos, w.heads, cfg.metrics.align, cfg.train.precision)
         metrics["test_auc"] = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
     val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
     if per_domain and val > progress.best["val"]:
@@ -311,7 +318,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     """What Ray Train runs on each worker: setup, restore, then the steps."""
     w = setup_worker(config)
     progress = restore(w)
-    net = harness.prepare(w.model, find_unused_parameters=True)
+    net = harness.prepare(harness.compile_model(w.model, w.cfg.train.compile), w.method.find_unused_parameters)
     hooks = harness.step_hooks(config)
     meter = Throughput(w.info.world)
     net.train()
