@@ -27,6 +27,7 @@ from omnivad.data.balanced import BalancedBatcher, DeviceBatcher
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine import harness
 from omnivad.engine import precision as prec
+from omnivad.engine.timing import Phases, worker_timing
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
@@ -190,6 +191,7 @@ class Worker:
     heads: list[str]
     val_videos: dict[str, list[Video]]
     test_videos: dict[str, list[Video]]
+    timer: Phases = field(default_factory=Phases)
 
 
 @dataclass
@@ -219,7 +221,7 @@ def select_on_test(cfg: Config, spec: RunSpec) -> bool:
     return cfg.train.selection == "best-test" and bool(spec.test_domains)
 
 
-def setup_worker(config: dict[str, Any]) -> Worker:
+def setup_worker(config: dict[str, Any], timer: Phases | None = None) -> Worker:
     """Build this worker's model, optimizer and batcher on its shard of every training domain."""
     import ray.train
 
@@ -233,8 +235,10 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = {}
-    for d in spec.train:
-        pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
+    timer = timer if timer is not None else Phases()
+    with timer.phase("data_read"):
+        for d in spec.train:
+            pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
     prepare_heads(method, model, cfg, spec, pools)  # prepare() broadcasts rank 0's choice
     model = model.to(info.device)
     optimizer = harness.build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
@@ -250,7 +254,7 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     if info.rank == 0:
         _log(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}")
-    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos)
+    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos, timer)
 
 
 def restore(w: Worker) -> Progress:
@@ -304,23 +308,28 @@ def after_step(w: Worker, progress: Progress, logs: dict[str, float], meter: Thr
     metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}, "snippets_per_s": meter.rate()}
     rank0 = w.info.rank == 0
     if rank0 and evaluate_now and (w.val_videos or w.test_videos):
-        evaluate(w, progress, step, metrics)
-    if rank0:
-        progress.history.append(metrics)
+        with w.timer.phase("validation"):
+            evaluate(w, progress, step, metrics)
+    if rank0:  # the final entry carries the worker's phases (engine/timing.py); the driver adds its own
+        progress.history.append({**metrics, "timing": worker_timing(w.timer)} if step == w.spec.steps else metrics)
         _log(f"[omnivad] {w.spec.name} step {step}/{w.spec.steps} " + " ".join(
             f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
     if evaluate_now or save_now:
         state = checkpoint_state(w, progress) if save_now and rank0 else None
-        harness.report(metrics, state, f"step-{step:08d}" if save_now else None)
+        with w.timer.phase("checkpoint"):
+            harness.report(metrics, state, f"step-{step:08d}" if save_now else None)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """What Ray Train runs on each worker: setup, restore, then the steps."""
-    w = setup_worker(config)
+    timer = Phases()
+    timer.mark("start")
+    w = setup_worker(config, timer)
     progress = restore(w)
     net = harness.prepare(harness.compile_model(w.model, w.cfg.train.compile), w.method.find_unused_parameters)
     hooks = harness.step_hooks(config)
     meter = Throughput(w.info.world)
+    timer.mark("loop")
     net.train()
     for step in range(progress.step, w.spec.steps):
         batch = w.batcher.batch(step).to(w.info.device)
