@@ -95,9 +95,9 @@ class TrainConfig(Section):
     )
     finetune_steps: int = Field(default=1000, ge=1, description="E3 low-shot fine-tuning iterations (A11)")
     e4_steps: int = Field(default=5000, ge=1, description="E4 full fine-tuning iterations (A11)")
-    max_failures: int = Field(
-        default=3, ge=-1, description="worker failures Ray Train recovers from (restart from the latest checkpoint); -1: unlimited"
-    )
+    max_failures: int = Field(default=3, ge=-1, description="worker failures Ray Train recovers from (from the latest checkpoint); -1: unlimited")
+    precision: Literal["fp32", "bf16"] = Field(default="fp32", description="autocast of training steps and scoring (engine/precision.py)")
+    compile: bool = Field(default=False, description="torch.compile the model for training steps (CPU and GPU)")
 
 
 class MetricsConfig(Section):

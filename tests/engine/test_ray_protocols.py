@@ -93,10 +93,23 @@ def _fit(corpus_uri: str, out: str, *extra: str, step_hooks: list | None = None)
     return fit(cfg, spec, step_hooks=step_hooks)
 
 
+def _assert_timing_adds_up(history_json) -> None:
+    """The run's phases (engine/timing.py) are all there and add up to its wall time within 10%."""
+    import json
+
+    from omnivad.engine.timing import PHASES
+
+    timing = json.loads(history_json.read_text())[-1]["timing"]
+    assert set(PHASES) <= set(timing), timing
+    assert all(v >= -0.05 for v in timing.values()), timing
+    assert abs(sum(v for k, v in timing.items() if k != "total") - timing["total"]) <= 0.1 * timing["total"], timing
+
+
 def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path):
     from omnivad.engine.evaluate import evaluate_model
 
     straight = _fit(corpus_uri, str(tmp_path / "straight"))
+    _assert_timing_adds_up(tmp_path / "straight" / "run" / "history.json")
 
     killed_out = str(tmp_path / "killed")
     with pytest.raises(Exception):

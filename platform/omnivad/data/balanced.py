@@ -4,6 +4,9 @@ Sampling is a pure function of ``(seed, rank, step)``: every (domain, label) poo
 sequence of seeded permutations ("short pools cycle"), and the position a step starts at is the number
 of draws made by the steps before it. A run restarted from a checkpoint at step ``s`` therefore sees
 exactly the batches an uninterrupted run would have seen.
+
+:class:`DeviceBatcher` draws the same videos (the same :meth:`BalancedBatcher.draws`) from pools kept on the
+training device (a GPU): a step gathers there, and only the draw indices cross from the host.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 from omnivad.data.pools import Pool
 from omnivad.data.batch import Batch
 
-__all__ = ["BalancedBatcher", "Pool", "per_domain_counts", "pool_indices", "worker_share"]
+__all__ = ["BalancedBatcher", "DeviceBatcher", "Pool", "per_domain_counts", "pool_indices", "worker_share"]
 
 
 def per_domain_counts(step: int, n_domains: int, per_class: int) -> list[int]:
@@ -91,30 +94,71 @@ class BalancedBatcher:
                     self._pos[(d, y)] += c
             self._pos_step += 1
 
+    def draws(self, step: int) -> list[tuple[tuple[str, int], np.ndarray]]:
+        """Step ``step``'s videos: ``((domain, label), positions in that pool)`` in batch order."""
+        if self.use_all:
+            return [((d, y), np.arange(len(self.pools[(d, y)].ids))) for d in self.domains for y in (0, 1)]
+        self._seek(step)
+        out = []
+        for di, (d, c) in enumerate(zip(self.domains, self._counts(step))):
+            for y in (0, 1):
+                idx = pool_indices(len(self.pools[(d, y)].ids), (self.seed, self.rank, di, y), self._pos[(d, y)], c)
+                out.append(((d, y), idx))
+        return out
+
     def batch(self, step: int) -> Batch:
         xs: list[np.ndarray] = []
         ys: list[int] = []
         doms: list[int] = []
         sides: list[dict[str, np.ndarray]] = []  # one entry per pool drawn from (side signals of the drawn videos)
-        if self.use_all:
-            for d in self.domains:
-                for y in (0, 1):
-                    pool = self.pools[(d, y)]
-                    xs.extend(pool.x)
-                    ys.extend([y] * len(pool.ids))
-                    doms.extend([self.head_index[d]] * len(pool.ids))
-                    sides.append(pool.side)
-            return _stack(xs, ys, doms, sides)
-        self._seek(step)
-        for di, (d, c) in enumerate(zip(self.domains, self._counts(step))):
-            for y in (0, 1):
-                pool = self.pools[(d, y)]
-                idx = pool_indices(len(pool.ids), (self.seed, self.rank, di, y), self._pos[(d, y)], c)
-                xs.extend(pool.x[idx])
-                ys.extend([y] * c)
-                doms.extend([self.head_index[d]] * c)
-                sides.append({k: v[idx] for k, v in pool.side.items()})
+        for (d, y), idx in self.draws(step):
+            pool = self.pools[(d, y)]
+            xs.extend(pool.x[idx])
+            ys.extend([y] * len(idx))
+            doms.extend([self.head_index[d]] * len(idx))
+            sides.append({k: v[idx] for k, v in pool.side.items()})
         return _stack(xs, ys, doms, sides)
+
+
+class DeviceBatcher(BalancedBatcher):
+    """:class:`BalancedBatcher` with its pools on ``device``: the same batches for the same seed, gathered on the
+    device (pools stacked once as ``(n, Kmax, T, C)``, crops padded with crop 0 as :func:`_stack` does)."""
+
+    def __init__(self, pools: dict[tuple[str, int], Pool], domains: list[str], head_index: dict[str, int],
+                 per_class: int, seed: int, rank: int = 0, world: int = 1, use_all: bool = False,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(pools, domains, head_index, per_class, seed, rank, world, use_all)
+        self.device = torch.device(device)
+        keys = [(d, y) for d in domains for y in (0, 1)]
+        kmax = max(pools[k].x.shape[2] for k in keys)
+        self._crops = {k: np.full(len(pools[k].ids), pools[k].x.shape[2]) for k in keys}
+        self._on_device: dict[tuple[str, int], Batch] = {}
+        for k in keys:
+            b = _stack(list(pools[k].x), [k[1]] * len(pools[k].ids), [head_index[k[0]]] * len(pools[k].ids),
+                       [pools[k].side])
+            pad = kmax - b.x.shape[1]
+            if pad:
+                b.x = torch.cat([b.x, b.x[:, :1].expand(-1, pad, -1, -1)], 1)
+                b.mask = torch.cat([b.mask, torch.zeros(len(b.mask), pad, dtype=torch.bool)], 1)
+            self._on_device[k] = b.to(self.device)
+
+    def batch(self, step: int) -> Batch:
+        parts, kmax = [], 1
+        for key, idx in self.draws(step):
+            kmax = max(kmax, int(self._crops[key][idx].max(initial=1)))
+            at = torch.from_numpy(idx).to(self.device, non_blocking=True)
+            p = self._on_device[key]
+            side = {n: v.index_select(0, at) for n, v in p.side.items()} if p.side is not None else {}
+            parts.append((p.x.index_select(0, at), p.mask.index_select(0, at), p.y.index_select(0, at),
+                          p.dom.index_select(0, at), side))
+        common = set.intersection(*(set(s) for *_, s in parts)) if parts else set()
+        return Batch(
+            x=torch.cat([q[0] for q in parts])[:, :kmax],
+            mask=torch.cat([q[1] for q in parts])[:, :kmax],
+            y=torch.cat([q[2] for q in parts]),
+            dom=torch.cat([q[3] for q in parts]),
+            side={n: torch.cat([q[4][n] for q in parts]) for n in sorted(common)} or None,
+        )
 
 
 def _stack_side(sides: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor] | None:

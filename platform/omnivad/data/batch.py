@@ -29,6 +29,9 @@ class Batch:
     dom: torch.Tensor
     side: dict[str, torch.Tensor] | None = None
 
-    def to(self, device: torch.device | str) -> Batch:
-        side = {k: v.to(device) for k, v in self.side.items()} if self.side is not None else None
-        return Batch(self.x.to(device), self.mask.to(device), self.y.to(device), self.dom.to(device), side)
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """On ``device`` (``non_blocking``: asynchronous host-to-GPU copies from pinned memory)."""
+        nb = non_blocking
+        side = {k: v.to(device, non_blocking=nb) for k, v in self.side.items()} if self.side is not None else None
+        return Batch(self.x.to(device, non_blocking=nb), self.mask.to(device, non_blocking=nb),
+                     self.y.to(device, non_blocking=nb), self.dom.to(device, non_blocking=nb), side)

@@ -11,6 +11,7 @@ import torch
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, feature_arrays
 from omnivad.engine import checkpoint as ckpt
+from omnivad.engine.precision import score
 from omnivad.metrics import evaluate_corpus
 
 
@@ -41,6 +42,7 @@ class _Scorer:
         torch.set_num_threads(1)
         self.heads = set(payload["domains"])
         self.method, self.model = load_model(payload)
+        self.precision = str(payload["config"].get("train", {}).get("precision", "fp32"))
 
     def __call__(self, table: pa.Table) -> pa.Table:
         domains = table.column("domain").to_pylist()
@@ -48,8 +50,8 @@ class _Scorer:
         for i, arr in enumerate(feature_arrays(table)):
             x = torch.tensor(arr.transpose(1, 0, 2))  # a copy: Arrow buffers are read-only
             target = domains[i] if domains[i] in self.heads else None
-            s = self.method.score(self.model, x, target)
-            scores.append(s.detach().cpu().numpy().astype(np.float32))
+            s = score(self.method, self.model, x, target, self.precision)
+            scores.append(s.astype(np.float32))
             aux = self.method.aux_scores(self.model, x, target)
             aux_names.append(list(aux))
             aux_values.append([np.asarray(v, dtype=np.float32) for v in aux.values()])
@@ -139,4 +141,5 @@ def evaluate_validation(
     payload = ckpt.read_model(model_uri)
     method, model = load_model(payload)
     videos = load_videos(corpus, val, where)
-    return validation_metrics(method, model, videos, list(payload["domains"]), align)
+    precision = str(payload["config"].get("train", {}).get("precision", "fp32"))
+    return validation_metrics(method, model, videos, list(payload["domains"]), align, precision)

@@ -29,11 +29,25 @@ StepHook = Callable[[int], None]
 
 def build_optimizer(params: Iterable[Any], name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
                     betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
-    """``adam`` or ``adamax`` over ``params`` (torch's defaults unless given)."""
+    """``adam`` or ``adamax`` over ``params`` (torch's defaults unless given); Adam is the fused (one-kernel)
+    implementation when every parameter is on a GPU (CPU runs keep torch's default, bit for bit)."""
     kinds = {"adam": torch.optim.Adam, "adamax": torch.optim.Adamax}
     if name not in kinds:
         raise ValueError(f"unknown optimizer {name!r} (known: {', '.join(kinds)})")
-    return kinds[name](params, lr=lr, betas=betas, weight_decay=weight_decay)
+    params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    extra: dict[str, Any] = {}
+    if name == "adam" and tensors and all(t.is_cuda for t in tensors):
+        extra["fused"] = True
+    return kinds[name](params, lr=lr, betas=betas, weight_decay=weight_decay, **extra)
+
+
+def compile_model(model: torch.nn.Module, enabled: bool) -> torch.nn.Module:
+    """``train.compile``: compile ``model``'s forward in place (``nn.Module.compile``), so the model keeps its
+    class (the methods' ``unwrap_as``) and its state dict keys; the model itself when not ``enabled``."""
+    if enabled:
+        model.compile()
+    return model
 
 
 # ------------------------------------------------------------------------------------------------- driver
@@ -130,7 +144,7 @@ def restore() -> dict[str, Any] | None:
         return ckpt.load_state(d)
 
 
-def prepare(model: torch.nn.Module, find_unused_parameters: bool = True) -> torch.nn.Module:
+def prepare(model: torch.nn.Module, find_unused_parameters: bool = False) -> torch.nn.Module:
     """``model`` (already on its device) ready for distributed training: DDP-wrapped when there are several
     workers, itself otherwise. Keep the unwrapped ``model`` for attribute access and state dicts."""
     import ray.train.torch

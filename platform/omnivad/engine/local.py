@@ -15,7 +15,7 @@ from omnivad.config import Config
 from omnivad.corpus.format import Corpus
 from omnivad.data.balanced import BalancedBatcher, Pool
 from omnivad.data.ray_datasets import resample_segments
-from omnivad.engine.harness import build_optimizer
+from omnivad.engine.harness import build_optimizer, compile_model
 from omnivad.engine.spec import RunSpec
 from omnivad.engine.train_loop import build_model, head_index, model_domains, prepare_heads, run_steps, seed_everything
 from omnivad.methods.registry import get_method
@@ -48,6 +48,6 @@ def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, t
         pools, list(spec.train), head_index(spec, model_domains(method, model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,
     )
-    run_steps(method, model, optimizer, batcher, cfg, spec, 0, on_step)
+    run_steps(method, compile_model(model, cfg.train.compile), optimizer, batcher, cfg, spec, 0, on_step)
     model.eval()
     return method, model

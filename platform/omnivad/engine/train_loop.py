@@ -24,9 +24,11 @@ from sklearn.metrics import roc_auc_score
 from omnivad import storage
 from omnivad.config import Config
 from omnivad.corpus.format import Corpus, Video
-from omnivad.data.balanced import BalancedBatcher
+from omnivad.data.balanced import BalancedBatcher, DeviceBatcher
 from omnivad.engine import checkpoint as ckpt
 from omnivad.engine import harness
+from omnivad.engine import precision as prec
+from omnivad.engine.timing import Phases, worker_timing
 from omnivad.engine.spec import RunSpec
 from omnivad.methods.base import Method
 from omnivad.methods.registry import get_method
@@ -80,9 +82,10 @@ def prepare_heads(method: Method, model: torch.nn.Module, cfg: Config, spec: Run
         method.prepare_target(model, d, cfg, x, torch.ones(x.shape[:2], dtype=torch.bool))
 
 
-def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None) -> np.ndarray:
+def score_video(method: Method, model: torch.nn.Module, video: Video, target: str | None,
+                precision: str = "fp32") -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(video.features.transpose(1, 0, 2)))  # (K, T, C)
-    return method.score(model, x, target).detach().cpu().numpy().astype(np.float64)
+    return prec.score(method, model, x, target, precision)
 
 
 def load_videos(
@@ -102,7 +105,8 @@ def load_videos(
 
 
 def validation_metrics(
-    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores",
+    precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
     """Per-domain validation ``{auc, ap, level}``: frame-level when every video has frame labels (aligned as
     the test metric, ``metrics.align``), else video-level (max snippet score against the video label, the only
@@ -114,7 +118,7 @@ def validation_metrics(
     model.eval()
     for domain, vids in videos.items():
         target = domain if domain in heads else None
-        scores = [score_video(method, model, v, target) for v in vids]
+        scores = [score_video(method, model, v, target, precision) for v in vids]
         if all(v.gt is not None for v in vids):
             pairs = [align_frames(sc, v.gt, align) for sc, v in zip(scores, vids)]
             y = np.concatenate([g for _, g in pairs])
@@ -131,21 +135,23 @@ def validation_metrics(
 
 
 def validate(
-    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores"
+    method: Method, model: torch.nn.Module, videos: dict[str, list[Video]], heads: list[str], align: str = "scores",
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Per-domain validation AUC (:func:`validation_metrics`): what ``best-val`` selects on."""
-    return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align).items()}
+    return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align, precision).items()}
 
 
 def train_step(
     method: Method, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any, cfg: Config, spec: RunSpec
 ) -> dict[str, float]:
     """One optimizer step on ``batch``: the method's own ``training_step`` when it has one, else its loss,
-    backward, step; returns the loss's logs."""
-    own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
-    if own is not None:
-        return own
-    loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
+    backward, step; returns the loss's logs. The forward (and the loss) run under ``train.precision``."""
+    with prec.autocast(cfg.train.precision, batch.x.device):
+        own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
+        if own is not None:
+            return own
+        loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -166,7 +172,7 @@ def run_steps(
     """The plain single-process loop (``engine/local.py``, the throughput benchmark): the worker's steps."""
     model.train()
     for step in range(start_step, spec.steps):
-        batch = batcher.batch(step).to(device)
+        batch = batcher.batch(step).to(device, non_blocking=True)
         logs = train_step(method, model, optimizer, batch, cfg, spec)
         if on_step is not None:
             on_step(step + 1, logs, batch)
@@ -189,6 +195,7 @@ class Worker:
     val_videos: dict[str, list[Video]]
     test_videos: dict[str, list[Video]]
     tracker: Tracker = field(default_factory=Tracker)
+    timer: Phases = field(default_factory=Phases)
 
 
 @dataclass
@@ -223,7 +230,7 @@ def select_on_test(cfg: Config, spec: RunSpec) -> bool:
     return cfg.train.selection == "best-test" and bool(spec.test_domains)
 
 
-def setup_worker(config: dict[str, Any]) -> Worker:
+def setup_worker(config: dict[str, Any], timer: Phases | None = None) -> Worker:
     """Build this worker's model, optimizer and batcher on its shard of every training domain."""
     import ray.train
 
@@ -237,14 +244,18 @@ def setup_worker(config: dict[str, Any]) -> Worker:
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = {}
-    for d in spec.train:
-        pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
+    timer = timer if timer is not None else Phases()
+    with timer.phase("data_read"):
+        for d in spec.train:
+            pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
     prepare_heads(method, model, cfg, spec, pools)  # prepare() broadcasts rank 0's choice
     model = model.to(info.device)
     optimizer = harness.build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
     heads = model_domains(method, model, spec)
-    batcher = BalancedBatcher(pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed,
-                              info.rank, info.world, spec.use_all)
+    on_gpu = {"device": info.device} if info.device.type == "cuda" else {}  # pools on the GPU: no per-step copy
+    batcher = (DeviceBatcher if on_gpu else BalancedBatcher)(
+        pools, list(spec.train), head_index(spec, heads), cfg.data.batch_per_class, spec.seed, info.rank, info.world,
+        spec.use_all, **on_gpu)
     val_videos = load_videos(corpus, spec.val, spec.locations) if info.rank == 0 and spec.val else {}
     test_videos: dict[str, list[Video]] = {}
     if info.rank == 0 and select_on_test(cfg, spec):
@@ -253,7 +264,7 @@ def setup_worker(config: dict[str, Any]) -> Worker:
         _log(f"[omnivad] {spec.name}: {sum(len(p.ids) for p in pools.values())} training videos on rank 0, "
              f"{sum(len(v) for v in val_videos.values())} validation videos, heads {heads}")
     tracker = open_tracker(cfg, spec.name, storage.join(cfg.storage.out, spec.name), run_params(cfg)) if info.rank == 0 else Tracker()
-    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos, tracker)
+    return Worker(config, cfg, spec, info, method, model, optimizer, batcher, heads, val_videos, test_videos, tracker, timer)
 
 
 def restore(w: Worker) -> Progress:
@@ -272,11 +283,11 @@ def restore(w: Worker) -> Progress:
 def evaluate(w: Worker, progress: Progress, step: int, metrics: dict[str, Any]) -> None:
     """Rank 0: validation AUC (and test AUC under best-test) into ``metrics``; keep the best weights."""
     cfg = w.cfg
-    per_domain = validate(w.method, w.model, w.val_videos, w.heads, cfg.metrics.align) if w.val_videos else {}
+    per_domain = validate(w.method, w.model, w.val_videos, w.heads, cfg.metrics.align, cfg.train.precision) if w.val_videos else {}
     if per_domain:
         metrics["val_auc"] = float(np.mean(list(per_domain.values())))
     if select_on_test(cfg, w.spec):
-        per_domain = validate(w.method, w.model, w.test_videos, w.heads, cfg.metrics.align)
+        per_domain = validate(w.method, w.model, w.test_videos, w.heads, cfg.metrics.align, cfg.train.precision)
         metrics["test_auc"] = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
     val = float(np.mean(list(per_domain.values()))) if per_domain else float("nan")
     if per_domain and val > progress.best["val"]:
@@ -307,24 +318,29 @@ def after_step(w: Worker, progress: Progress, logs: dict[str, float], meter: Thr
     metrics: dict[str, Any] = {"step": step, **{k: float(v) for k, v in logs.items()}, "snippets_per_s": meter.rate()}
     rank0 = w.info.rank == 0
     if rank0 and evaluate_now and (w.val_videos or w.test_videos):
-        evaluate(w, progress, step, metrics)
-    if rank0:
-        progress.history.append(metrics)
+        with w.timer.phase("validation"):
+            evaluate(w, progress, step, metrics)
+    if rank0:  # the final entry carries the worker's phases (engine/timing.py); the driver adds its own
+        progress.history.append({**metrics, "timing": worker_timing(w.timer)} if step == w.spec.steps else metrics)
         w.tracker.log_metrics(metrics, step)
         _log(f"[omnivad] {w.spec.name} step {step}/{w.spec.steps} {meter.eta(step, w.spec.steps)} " + " ".join(
             f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
     if evaluate_now or save_now:
         state = checkpoint_state(w, progress) if save_now and rank0 else None
-        harness.report(metrics, state, f"step-{step:08d}" if save_now else None)
+        with w.timer.phase("checkpoint"):
+            harness.report(metrics, state, f"step-{step:08d}" if save_now else None)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """What Ray Train runs on each worker: setup, restore, then the steps."""
-    w = setup_worker(config)
+    timer = Phases()
+    timer.mark("start")
+    w = setup_worker(config, timer)
     progress = restore(w)
-    net = harness.prepare(w.model, find_unused_parameters=True)
+    net = harness.prepare(harness.compile_model(w.model, w.cfg.train.compile), w.method.find_unused_parameters)
     hooks = harness.step_hooks(config)
     meter = Throughput(w.info.world, progress.step)
+    timer.mark("loop")
     net.train()
     for step in range(progress.step, w.spec.steps):
         batch = w.batcher.batch(step).to(w.info.device)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import posixpath
 import sys
+import time
 from typing import Any
 
 from omnivad import storage
 from omnivad.config import Config, dump
 from omnivad.corpus.format import Corpus
 from omnivad.engine import checkpoint as ckpt
-from omnivad.engine import harness
+from omnivad.engine import harness, timing
 from omnivad.engine.spec import RunSpec
 from omnivad.errors import CheckpointError
 
@@ -70,21 +71,27 @@ def fit_run(cfg: Config, spec: RunSpec, callbacks: list[Any] | None = None,
     """
     from omnivad.engine.train_loop import train_loop_per_worker
 
+    marks = {"start": time.time()}
     out = run_dir(cfg, spec)
     model_uri = storage.join(out, "model.pt")
     if finished_model(model_uri):
         print(f"[omnivad] {spec.name}: reused: {out}", file=sys.stderr)
         return model_uri, True
+    datasets = train_datasets(cfg, spec)
+    marks["planned"] = time.time()
     result = harness.launch(
         train_loop_per_worker, {"cfg": dump(cfg), "spec": spec.model_dump()}, cfg, storage.join(out, "ray"),
-        datasets=train_datasets(cfg, spec), max_failures=cfg.train.max_failures, callbacks=callbacks,
-        step_hooks=step_hooks,
+        datasets=datasets, max_failures=cfg.train.max_failures, callbacks=callbacks, step_hooks=step_hooks,
     )
-    write_selected(cfg, spec, harness.final_state(result, f"run {spec.name}"), model_uri)
+    marks["launched"] = time.time()
+    state = harness.final_state(result, f"run {spec.name}")
+    marks["read"] = time.time()
+    write_selected(cfg, spec, state, model_uri, marks)
     return model_uri, False
 
 
-def write_selected(cfg: Config, spec: RunSpec, state: dict[str, Any], model_uri: str) -> None:
+def write_selected(cfg: Config, spec: RunSpec, state: dict[str, Any], model_uri: str,
+                   marks: dict[str, float] | None = None) -> None:
     """Write the run's selected weights as ``model.pt`` (and its ``history.json`` beside it).
 
     Selection follows ``train.selection``: ``best-val`` (the default; falls back to the final weights
@@ -110,4 +117,9 @@ def write_selected(cfg: Config, spec: RunSpec, state: dict[str, Any], model_uri:
         },
     )
     fs, model_path = storage.filesystem(model_uri)
-    storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), state["history"])
+    history = state["history"]
+    if marks is not None and history:  # the run's phases (engine/timing.py): the model write is timed up to here
+        marks["written"] = time.time()
+        history[-1]["timing"] = timing.driver_timing(history[-1].get("timing", {}), marks)
+        print(f"[omnivad] {spec.name}: timing {timing.describe(history[-1]['timing'])}", file=sys.stderr)
+    storage.write_json_atomic(fs, posixpath.join(posixpath.dirname(model_path), "history.json"), history)

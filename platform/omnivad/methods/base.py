@@ -31,6 +31,9 @@ class Method(Protocol):
     name: str
     section: str | None  # the config section the method owns (``cfg.<section>``)
     trunked: bool  # MDVAD heads (and their AC) on a registered trunk; kept for protocols/runner.py
+    #: whether a training step may leave parameters without a gradient (optional branches off): DDP then needs
+    #: ``find_unused_parameters=True``, which costs a graph traversal every step; False lets DDP skip it
+    find_unused_parameters: bool
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
         """A fresh model with one head per domain where the method has per-domain heads."""
@@ -111,6 +114,7 @@ class MethodBase:
     name: str = ""
     section: str | None = None  # the config section the method owns (registered by its package)
     trunked: bool = False
+    find_unused_parameters: bool = False
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
         raise NotImplementedError

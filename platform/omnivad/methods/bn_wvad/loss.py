@@ -60,12 +60,13 @@ def mpp_loss(xn: torch.Tensor, xa: torch.Tensor, mu: torch.Tensor, var: torch.Te
     """§2.7(b) Eq. 5: mean_k max(0, m + DFM(x^n_k) − DFM(x^a_k)); anchor μ̂ (running mean), normals positive."""
     if xa.shape[0] == 0:
         return xa.sum() * 0.0
+    xn, xa = xn.float(), xa.float()  # the feature distance in float32 (bf16 autocast)
     return torch.relu(margin + dfm(xn, mu, var, distance) - dfm(xa, mu, var, distance)).mean()
 
 
 def normal_loss(p_nrm: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """§2.7(a) Eq. 6: ‖p_b‖₂ (plain L2 norm of the T scores) of each normal sample, mean (code) or sum (Eq. 6)."""
-    norms = p_nrm.norm(p=2, dim=1)
+    norms = p_nrm.float().norm(p=2, dim=1)
     if reduction == "mean":
         return norms.mean()
     if reduction == "sum":

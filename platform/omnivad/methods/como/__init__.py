@@ -49,6 +49,7 @@ def build_net(cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
 @register("como")
 class CoMoMethod(MethodBase):
     section = "como"
+    find_unused_parameters = True  # the dynamics and object branches are off without flow / object side signals
 
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:
         return build_net(cfg, domains, feature_dim)

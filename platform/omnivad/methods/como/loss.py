@@ -74,7 +74,7 @@ def mil_loss(s: torch.Tensor, s_r: torch.Tensor, y: torch.Tensor, k: int, mode: 
 
 def normal_compactness(f: torch.Tensor) -> torch.Tensor:
     """Eq. 5: C_n = (1/T²) Σ_i Σ_j cos(f_i, f_j) = ‖Σ_i f̂_i‖² / T² for f (..., T, D) → (...)."""
-    u = F.normalize(f, dim=-1, eps=1e-8).sum(-2)
+    u = F.normalize(f.float(), dim=-1, eps=1e-8).sum(-2)  # cosines in float32 (bf16 autocast)
     return (u * u).sum(-1) / f.shape[-2] ** 2
 
 
@@ -85,6 +85,7 @@ def relative_distance_loss(
     """Eq. 7: max(C_top + m − C_n, 0) + (1 − C_n), per crop, for f (B,K,T,D) with top-K indices idx (B,J) of each
     video. ``paired``: the b-th normal video with the b-th abnormal one, that normal video's own C_n (§8.13);
     ``all``: every normal × abnormal pair. Averaged over pairs and the crops both videos have."""
+    f = f.float()  # cosines and margins in float32 (bf16 autocast)
     c_n = normal_compactness(f[normal])  # (Bn,K)
     f_top = gather_time(f, idx.unsqueeze(1).expand(-1, f.shape[1], -1)).mean(-2)  # (B,K,D)
     fn, fa = F.normalize(f_top[normal], dim=-1, eps=1e-8), F.normalize(f_top[abnormal], dim=-1, eps=1e-8)

@@ -106,8 +106,8 @@ def nullang_mil_loss(
     snippets of the own-domain head (max over heads, separately for cos_a and cos_n, where dom == -1).
 
     ``topk_score``: "abnormal" picks Ω_k on cos_a (A6); "combined" on cos_a + 1 − cos_n."""
-    ca = combine_heads(cos_a_all, dom)
-    cn = combine_heads(cos_n_all, dom)
+    ca = combine_heads(cos_a_all.float(), dom)  # float32: the margin's sqrt(1 - c²) needs it under bf16 autocast
+    cn = combine_heads(cos_n_all.float(), dom)
     if topk_score == "abnormal":
         sel = ca
     elif topk_score == "combined":

@@ -26,6 +26,7 @@ def mmil_loss(s: torch.Tensor, y: torch.Tensor, dom: torch.Tensor, margin: float
     count); ``all-pairs``: every abnormal × normal pair of a domain. Smoothness and sparsity act on abnormal bags
     (Eq. 6), once per pair, as in the pairwise formula."""
     hinges, smooth, sparse = [], [], []
+    s = s.float()  # hinges and the tiny smoothness/sparsity terms in float32 (bf16 autocast)
     best = s.max(dim=1).values
     sm = ((s[:, 1:] - s[:, :-1]) ** 2).sum(1)
     sp = s.sum(1)
