@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,6 +47,28 @@ def domains_loop(config: dict[str, Any]) -> None:
         run_domain(dd, cfg, LocalExecutor(cfg), uri, _log, after_loop=config["after_loop"])
         done.append(domain)
     harness.report({"rank": info.rank, "domains": done})  # once per worker, at the end: a barrier
+
+
+def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a daemon thread while the main thread waits: signals stay with the main
+    thread's handlers (the job's clean stop, :func:`omnivad.cli.install_signal_handlers`) instead of the
+    trainer's own SIGINT handler, which Ray Train installs only when ``fit`` runs in the main thread. An
+    exception of ``fn`` is raised here; a signal raises in the main thread and the thread dies with Ray."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="uvad-worker-group", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
 
 
 def parallel_domains(cfg: Config, pending: int) -> int:
@@ -78,9 +101,9 @@ def run_domains_on_ray(cfg: Config, run: str, data: dict[str, DomainData],
         _log(f"[uvad] Ray: {len(pending)} domain(s) on {workers} worker(s) of one worker group")
         group = cfg.model_copy(update={"scaling": cfg.scaling.model_copy(update={"workers": workers})})
         plan = [(d, ray.put(data[d]), storage.join(run, d)) for d in pending]
-        harness.launch(domains_loop, {"uvad": cfg.uvad.model_dump(mode="json"), "domains": plan,
-                                      "threads": cfg.scaling.cpus_per_worker, "after_loop": list(after_loop)},
-                       group, storage.join(run, "ray"), name="domains", keep_checkpoints=None)
+        in_thread(harness.launch, domains_loop, {"uvad": cfg.uvad.model_dump(mode="json"), "domains": plan,
+                                                 "threads": cfg.scaling.cpus_per_worker, "after_loop": list(after_loop)},
+                  group, storage.join(run, "ray"), name="domains", keep_checkpoints=None)
         for d in pending:
             state, _ = LoopStore(storage.join(run, d)).load()
             if state is None:

@@ -164,7 +164,7 @@ def format_tables(per_domain: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------- job CLI
 #: Applied under the defaults when the job gets neither --config nor --corpus (the demo corpus): a few
 #: minutes on 2 CPUs instead of 6 loops x 500 WS iterations per module.
-#: The demo runs in-process (``uvad.executor=local``): on 2 CPUs, Ray Train/Data start-up per model dominates.
+#: The demo runs in-process (``uvad.executor=local``): its one domain gains nothing from Ray's worker group.
 #: Its WS model is ``mil`` (a single MIL head on bags): at the demo's 100 iterations per loop RTFM's scores swing
 #: by 10-20 AUC points from loop to loop (``--ws rtfm`` runs it).
 DEMO_PROFILE: dict[str, Any] = {"uvad": {"loops": 2, "ws_iters": 100, "ws_batch": 8, "occ_batch": 64, "dropout": 0.3,
