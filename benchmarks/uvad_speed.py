@@ -1,7 +1,7 @@
 """UVAD executors on one machine: the Ray executor's per-loop time ÷ the local one's, and 1 vs N domains.
 
     PYTHONPATH=platform python benchmarks/uvad_speed.py [--domains N] [--videos 80] [--dim 128] [--crops 10]
-                                                        [--loops 6] [--out DIR]
+                                                        [--loops 6] [--ws-iters 500] [--out DIR]
 
 On a synthetic feature corpus (N domains, default N = the machine's CPU count), one module of ``--loops``
 loops (``--occ ae --ws rtfm --q 0.3``, the paper's 500 WS iterations per loop) is run three times, each in a
@@ -12,7 +12,8 @@ fresh run directory:
 2. ``uvad.executor=ray`` on the same domain (one worker group of one worker);
 3. ``uvad.executor=ray`` on all N domains (one worker group, N workers in parallel).
 
-Per-loop time is the job's wall time ÷ its loops (so the Ray executor's one launch is charged to it), with
+Per-loop time is the job's wall time ÷ its loops (so the Ray executor's one worker-group launch is charged to
+it; starting the local Ray itself is timed separately and left out), with
 the loop records' own mean for comparison. The last line is ``ratio: X.XX`` (Ray ÷ local per-loop time).
 """
 
@@ -46,10 +47,11 @@ def make_corpus(uri: str, domains: int, videos: int, dim: int, crops: int) -> li
     return sorted({v.domain for v in vids})
 
 
-def timed(corpus: str, out: str, executor: str, domains: list[str], loops: int) -> dict[str, Any]:
+def timed(corpus: str, out: str, executor: str, domains: list[str], loops: int, ws_iters: int) -> dict[str, Any]:
     cfg = config.load(overrides=[f"corpus.uri={corpus}", f"storage.out={out}", f"uvad.executor={executor}",
                                  f"corpus.domains={domains!r}".replace("'", '"'), "uvad.occ=ae", "uvad.ws=rtfm",
-                                 "uvad.q=0.3", f"uvad.loops={loops}", "uvad.max_modules=1"])
+                                 "uvad.q=0.3", f"uvad.loops={loops}", "uvad.max_modules=1",
+                                 f"uvad.ws_iters={ws_iters}"])
     tic = time.perf_counter()
     res = run_uvad(cfg, analysis=False)
     wall = time.perf_counter() - tic
@@ -66,6 +68,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--crops", type=int, default=10)
     p.add_argument("--loops", type=int, default=6)
+    p.add_argument("--ws-iters", type=int, default=500, help="WS iterations per loop (the paper's 500)")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     root = a.out or tempfile.mkdtemp(prefix="uvad-speed-")
@@ -74,9 +77,14 @@ def main() -> None:
     print(f"corpus: {len(names)} domains x {a.videos} training videos, C={a.dim}, {a.crops} crops; "
           f"one module of {a.loops} loops; load {os.getloadavg()[0]:.2f}", flush=True)
     torch.set_num_threads(1)  # = scaling.cpus_per_worker, the threads of a Ray worker
-    local = timed(corpus, os.path.join(root, "local"), "local", names[:1], a.loops)
-    ray1 = timed(corpus, os.path.join(root, "ray1"), "ray", names[:1], a.loops)
-    rayn = timed(corpus, os.path.join(root, "rayn"), "ray", names, a.loops)
+    local = timed(corpus, os.path.join(root, "local"), "local", names[:1], a.loops, a.ws_iters)
+    from omnivad.protocols.runner import ensure_ray
+
+    tic = time.perf_counter()
+    ensure_ray(config.load(overrides=[f"corpus.uri={corpus}"]))  # the local Ray itself is not timed below
+    print(f"ray.init: {time.perf_counter() - tic:.1f}s (not in the figures below)", flush=True)
+    ray1 = timed(corpus, os.path.join(root, "ray1"), "ray", names[:1], a.loops, a.ws_iters)
+    rayn = timed(corpus, os.path.join(root, "rayn"), "ray", names, a.loops, a.ws_iters)
     for name, r in (("local, 1 domain", local), ("ray, 1 domain", ray1), (f"ray, {len(names)} domains", rayn)):
         print(f"{name:>18}: wall {r['wall']:7.1f}s  wall/loop {r['per_loop']:6.2f}s  loop records {r['record_mean']:6.2f}s")
     print(f"loop records only (no launch): ray/local {ray1['record_mean'] / local['record_mean']:.2f}")
