@@ -12,13 +12,13 @@ import pytest
 from omnivad import config
 from omnivad.corpus.format import Corpus, write_videos
 from omnivad.corpus.synth import SynthConfig, generate
-from omnivad.uvad.interleave import CRASH_ENV, CrashHook
 from omnivad.uvad.runner import add_uvad_args, run_uvad, uvad_main
+from tests.uvad.faults import crash_after
 
 
-def unlabelled_corpus(uri: str, videos: int, test_videos: int, seed: int = 0) -> str:
+def unlabelled_corpus(uri: str, videos: int, test_videos: int, seed: int = 0, domains: int = 1) -> str:
     """A synthetic corpus whose training videos carry no label (sentinel -1) and no ground truth."""
-    vids = generate(SynthConfig(domains=1, videos_per_domain=videos, test_videos_per_domain=test_videos, dim=16,
+    vids = generate(SynthConfig(domains=domains, videos_per_domain=videos, test_videos_per_domain=test_videos, dim=16,
                                 event_norm=2.0, seed=seed))
     for v in vids:
         if v.split == "train":
@@ -70,14 +70,14 @@ def test_learns_with_no_training_label_and_adaptive_threshold_stops(tmp_path, mo
     claim("stopping-point WS AUC − first OCC AUC", res["stopping_point"]["ws_auc"] - res["first_occ_auc"], ">", 0.0)
 
 
-def test_resume_after_a_crash_continues_at_the_next_loop(tmp_path, monkeypatch):
+def check_resume_equals_straight_run(tmp_path, executor: str) -> None:
+    """A job killed after loop (1, 1) resumes at (1, 2) and ends as the uninterrupted run (both executors)."""
     corpus = unlabelled_corpus(str(tmp_path / "corpus"), videos=12, test_videos=6, seed=3)
-    over = [f"corpus.uri={corpus}", "uvad.executor=local", "uvad.max_modules=2", *SMALL, "uvad.ws_iters=20"]
+    over = [f"corpus.uri={corpus}", f"uvad.executor={executor}", "uvad.max_modules=2", *SMALL, "uvad.ws_iters=20"]
     cfg = config.load(overrides=over + [f"storage.out={tmp_path / 'a'}"])
-    monkeypatch.setenv(CRASH_ENV, "1:1")
-    with pytest.raises(CrashHook):
-        run_uvad(cfg)
-    monkeypatch.delenv(CRASH_ENV)
+    with pytest.raises(Exception) as crashed:
+        run_uvad(cfg, after_loop=crash_after(1, 1))
+    assert "simulated crash after module 1 loop 1" in str(crashed.value)
     resumed = run_uvad(cfg)
     assert resumed["executed"]["campus"] == [[1, 2], [2, 1], [2, 2]]  # loop (1, 1) was not recomputed
     again = run_uvad(cfg)
@@ -91,6 +91,10 @@ def test_resume_after_a_crash_continues_at_the_next_loop(tmp_path, monkeypatch):
     assert strip(resumed)[0]["ws_auc"] is not None
     ckpts = [f for f in os.listdir(os.path.join(resumed["run"], "campus")) if f.endswith(".pt")]
     assert len(ckpts) == 1  # only the latest loop checkpoint is kept
+
+
+def test_resume_after_a_crash_continues_at_the_next_loop(tmp_path):
+    check_resume_equals_straight_run(tmp_path, "local")
 
 
 @pytest.mark.parametrize("occ", ["flow", "stg-nf"])

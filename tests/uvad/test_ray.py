@@ -1,40 +1,92 @@
-"""One module × one loop through the Ray executor: Ray Train runs, Ray Data scoring, label datasets."""
+"""The Ray executor: domains in parallel on one worker group, resume after a crash, a clean stop on signals."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
-import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from omnivad import config
 from omnivad.uvad.runner import run_uvad
-from tests.uvad.test_interleave import unlabelled_corpus
+from tests.uvad.test_interleave import check_resume_equals_straight_run, unlabelled_corpus
 
 pytestmark = pytest.mark.ray
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["uvad.ws_iters=10", "uvad.ws_batch=4", "uvad.occ_hidden=16", "uvad.occ_batch=64"]
 
 
-def test_one_loop_on_ray(tmp_path, ray_local):
-    corpus = unlabelled_corpus(str(tmp_path / "corpus"), videos=10, test_videos=0)
-    cfg = config.load(overrides=[
-        f"corpus.uri={corpus}", f"storage.out={tmp_path / 'out'}", "uvad.executor=ray", "uvad.loops=1",
-        "uvad.max_modules=1", "uvad.ws_iters=10", "uvad.ws_batch=4", "uvad.occ_hidden=16", "uvad.occ_batch=64",
-    ])
+def test_domains_run_in_parallel_on_one_worker_group(tmp_path, ray_local):
+    corpus = unlabelled_corpus(str(tmp_path / "corpus"), videos=10, test_videos=4, domains=2)
+    cfg = config.load(overrides=[f"corpus.uri={corpus}", f"storage.out={tmp_path / 'out'}", "uvad.executor=ray",
+                                 "uvad.loops=2", "uvad.max_modules=1", *TINY])
     res = run_uvad(cfg)
-    assert res["executed"]["campus"] == [[1, 1]]
-    dom = res["per_domain"]["campus"]
-    assert dom["finished"] and dom["stopped_by"] == "module cap" and dom["modules"][0]["T"] == dom["t1"]
-    data = os.path.join(res["run"], "campus", "data", "m1-l1")
-    soft = pq.read_table(os.path.join(data, "soft_labels.parquet"))
-    hard = pq.read_table(os.path.join(data, "hard_labels.parquet"))
-    n = dom["n_snippets"]
-    assert soft.num_rows == hard.num_rows == n
-    w = soft.column("w").to_numpy()
-    assert 0 < w.mean() < 0.5  # module 1: Beta(1, 5) draws (mean 1/6)
-    labels = hard.column("label").to_numpy()
-    assert 0 < labels.sum() <= dom["t1"]  # Eq. 3 with T_1 (after the clean-up pass)
-    assert np.isfinite(dom["loops"][0]["occ_loss_last"]) and np.isfinite(dom["loops"][0]["ws_loss_last"])
-    assert any(f.endswith(".pt") for f in os.listdir(os.path.join(res["run"], "campus")))
-    again = run_uvad(cfg)  # a finished run is reused, nothing is retrained
-    assert again["executed"]["campus"] == []
+    assert len(res["per_domain"]) == 2
+    for d, dom in res["per_domain"].items():
+        assert res["executed"][d] == [[1, 1], [1, 2]]
+        assert dom["finished"] and dom["stopped_by"] == "module cap" and dom["modules"][0]["T"] == dom["t1"]
+        assert all(r["T"] == dom["t1"] for r in dom["loops"]) and dom["loops"][0]["ws_auc"] is not None
+    # one launch for the job, no per-model runs or label datasets
+    assert os.listdir(os.path.join(res["run"], "ray")) == ["domains"]
+    assert not any(os.path.exists(os.path.join(res["run"], d, "data")) for d in res["per_domain"])
+    again = run_uvad(cfg)  # a finished run is reused, nothing is retrained, no worker group starts
+    assert all(v == [] for v in again["executed"].values())
+
+
+def test_resume_after_a_crash_on_ray(tmp_path, ray_local):
+    check_resume_equals_straight_run(tmp_path, "ray")
+
+
+def _job(corpus: str, out: str, *extra: str) -> list[str]:
+    sets = sum((["--set", s] for s in ["uvad.loops=2", "uvad.max_modules=2", "uvad.ws_iters=150", "ray.num_cpus=2"]), [])
+    return [sys.executable, os.path.join(REPO, "jobs", "uvad.py"), "--corpus", corpus, "--out", out, *sets, *extra]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_job_cleanly_and_it_resumes(tmp_path, sig):
+    corpus = unlabelled_corpus(str(tmp_path / "corpus"), videos=10, test_videos=4, seed=1)
+    out = str(tmp_path / "out")
+    env = {**os.environ, "PYTHONPATH": os.path.join(REPO, "platform") + os.pathsep + REPO}
+    err_path = tmp_path / "stderr.txt"
+    with open(err_path, "w") as err_file:  # a file, not a pipe: Ray's logs would fill a pipe nobody reads yet
+        proc = subprocess.Popen(_job(corpus, out), stdout=subprocess.DEVNULL, stderr=err_file, env=env)
+    deadline = time.time() + 240
+    state = None
+    while time.time() < deadline and proc.poll() is None:
+        found = [os.path.join(r, "state.json") for r, _, f in os.walk(out) if "state.json" in f]
+        if found:
+            state = found[0]
+            break
+        time.sleep(0.2)
+    if state is None:
+        proc.kill()
+        pytest.fail(f"no loop committed within 240 s (rc {proc.wait()}):\n{err_path.read_text()[-3000:]}")
+    before = len(err_path.read_bytes())
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{sig.name}: the job did not stop within 20 s")
+    # what the stop printed (before it: Ray's start-up logs, which on a machine shared with other Ray
+    # instances include tracebacks of Ray's own actors looking for "the" cluster)
+    err = err_path.read_bytes()[before:].decode(errors="replace")
+    assert proc.returncode == 128 + sig.value, err[-2000:]
+    for marker in ("Traceback", "Fatal Python error", "*** SIGTERM received", "*** SIGINT received"):
+        assert marker not in err, err[-3000:]
+    # one line of the job's own (Ray's log monitor may still flush a worker's last lines after it)
+    assert sum(line.startswith(f"uvad: interrupted ({sig.name})") for line in err.splitlines()) == 1, err[-3000:]
+    committed = json.loads(open(state).read())["executed"]
+    assert committed and committed[0] == [1, 1]
+    # the committed state resumes (in-process here: the run directory does not depend on the executor)
+    done = subprocess.run(_job(corpus, out, "--local"), capture_output=True, text=True, timeout=300,
+                          env={**env, "OMP_NUM_THREADS": "1"})  # 2 threads on 2 contended cores: minutes
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = done.stdout.strip().splitlines()[-1].removeprefix("results: ")
+    resumed = json.loads(open(results).read())
+    assert resumed["per_domain"]["campus"]["finished"]
+    assert [1, 1] not in resumed["executed"]["campus"]  # the committed loops were not recomputed

@@ -52,7 +52,10 @@ class UVADConfig(Section):
     resolution: tuple[float, float] = Field(default=(856.0, 480.0), description="pose normalisation (width, height)")
     tail_fill: Literal["last", "zero"] = Field(default="last", description="§9.15: frames past 16*T_v take the last snippet or 0")
     seed: int = Field(default=2023)
-    executor: Literal["local", "ray"] = Field(default="ray", description="local (in-process) or Ray (Train + Data)")
+    executor: Literal["local", "ray"] = Field(
+        default="ray", description="local (in-process, domains one after the other) or Ray (one worker group, domains in parallel)")
+    parallel_domains: int | None = Field(
+        default=None, ge=1, description="Ray executor: at most this many domains at once (None: as many as free CPUs / scaling.cpus_per_worker)")
 
 
 @register_check

@@ -10,11 +10,11 @@ is the commit point, so a killed job resumes at the loop after the last finished
 from __future__ import annotations
 
 import io
-import os
 import posixpath
 import sys
 import time
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,13 +30,11 @@ from omnivad.uvad.occ import build_occ
 from omnivad.uvad.train import ObjectLoss, data_init, occ_epochs, score_objects, score_videos, ws_iterations
 from omnivad.uvad.ws import build_ws
 
-#: Fault injection for the resume test: ``"k:t"`` raises right after loop t of module k is checkpointed.
-CRASH_ENV = "OMNIVAD_UVAD_CRASH_AFTER"
 STATE = "state.json"
 
-
-class CrashHook(RuntimeError):
-    pass
+#: ``hook(module, loop)``, called right after loop ``loop`` of module ``module`` is committed (tests inject
+#: faults with these; the product passes none).
+LoopHook = Callable[[int, int], None]
 
 
 @dataclass
@@ -203,10 +201,12 @@ def _t(a: np.ndarray | None) -> torch.Tensor | None:
 
 
 # ---------------------------------------------------------------------------------------------- the loop
-def run_domain(dd: DomainData, cfg: UVADConfig, executor: Executor, out_uri: str, log: Any = None) -> dict[str, Any]:
+def run_domain(dd: DomainData, cfg: UVADConfig, executor: Executor, out_uri: str, log: Any = None,
+               after_loop: Sequence[LoopHook] = ()) -> dict[str, Any]:
     """Run (or resume) the interleaved training of one domain; returns its ``state`` dict with records.
 
-    ``state["executed"]`` lists the (module, loop) pairs trained by *this* call (resume evidence).
+    ``state["executed"]`` lists the (module, loop) pairs trained by *this* call (resume evidence);
+    ``after_loop`` hooks run after each committed loop.
     """
     log = log or _log_stderr
     store = LoopStore(out_uri)
@@ -217,7 +217,7 @@ def run_domain(dd: DomainData, cfg: UVADConfig, executor: Executor, out_uri: str
         log(f"[uvad] {dd.domain}: already finished ({len(state['modules'])} modules)")
         return state
     run = _DomainRun(dd=dd, cfg=cfg, executor=executor, store=store, state=state, t1=t1, log=log,
-                     crash=os.environ.get(CRASH_ENV), w=tensors["w"].numpy(), i_global=_idx(tensors["I_global"]))
+                     after_loop=list(after_loop), w=tensors["w"].numpy(), i_global=_idx(tensors["I_global"]))
     k, t = state["module"], state["loop"]
     while k <= cfg.max_modules:
         run.resume_module(tensors, t)
@@ -267,7 +267,7 @@ class _DomainRun:
     ws_state: dict | None = None
     i_module: np.ndarray | None = None
     s_prev: np.ndarray | None = None
-    crash: str | None = None  # CRASH_ENV
+    after_loop: list[LoopHook] | None = None
 
     def resume_module(self, tensors: dict[str, Any], t: int) -> None:
         """Models, module intersection and last scores of the checkpoint when resuming inside a module
@@ -297,8 +297,16 @@ class _DomainRun:
             # the next loop to run: a finished module hands over to a fresh one
             state["module"], state["loop"] = (k + 1, 0) if last_loop and not state["finished"] else (k, t)
             self.store.save(state, self._tensors())
-            if self.crash == f"{k}:{t}":
-                raise CrashHook(f"{CRASH_ENV}={self.crash}: simulated crash after module {k} loop {t}")
+            if len(state["executed"]) == 1:
+                self._estimate(k, t, rec["seconds"])
+            for hook in self.after_loop or []:
+                hook(k, t)
+
+    def _estimate(self, k: int, t: int, seconds: float) -> None:
+        """After this call's first loop: the time left for the domain if every remaining loop runs."""
+        left = (self.cfg.max_modules - k) * self.cfg.loops + (self.cfg.loops - t)
+        self.log(f"[uvad] {self.dd.domain}: first loop {seconds:.1f}s; at most {left} loops left, "
+                 f"about {left * seconds / 60:.1f} min more for this domain")
 
     def _loop(self, k: int, t: int, init_occ: int, init_ws: int) -> dict[str, Any]:
         """Loop ``t`` of module ``k``: wOCC → hard labels → WS → soft labels; returns its record."""

@@ -11,6 +11,7 @@ import hashlib
 import json
 import posixpath
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from omnivad import storage
@@ -20,7 +21,7 @@ from omnivad.protocols.runner import check_corpus_uri, ensure_corpus, selected_d
 from omnivad.tracking import log_job
 from omnivad.uvad.data import load_snippets, pose_objects, snippet_objects, test_videos, train_snippet_gt
 from omnivad.uvad.thresholds import initial_threshold
-from omnivad.uvad.interleave import DomainData, Executor, LocalExecutor, run_domain
+from omnivad.uvad.interleave import DomainData, LocalExecutor, LoopHook, run_domain
 
 
 def log(msg: str) -> None:
@@ -58,38 +59,33 @@ def run_name(cfg: Config, fingerprint: str, domains: list[str]) -> str:
     return f"uvad-{cfg.uvad.occ}-{cfg.uvad.ws}-{h}"
 
 
-def make_executor(cfg: Config, run_uri: str) -> Executor:
-    if cfg.uvad.executor == "ray":
-        from omnivad.uvad.ray_exec import RayExecutor
+def run_uvad(cfg: Config, analysis: bool = True, after_loop: Sequence[LoopHook] = ()) -> dict[str, Any]:
+    """Run (or resume) UVAD on every domain of ``cfg.corpus``; write and return the results.
 
-        return RayExecutor(cfg, run_uri)
-    return LocalExecutor(cfg.uvad)
-
-
-def run_uvad(cfg: Config, analysis: bool = True) -> dict[str, Any]:
-    """Run (or resume) UVAD on every domain of ``cfg.corpus``; write and return the results."""
+    ``after_loop`` hooks run after each committed loop (in the Ray workers with ``uvad.executor=ray``)."""
     check_corpus_uri(cfg)  # before Ray starts
     if cfg.uvad.executor == "ray":
+        from omnivad.cli import install_signal_handlers
         from omnivad.protocols.runner import ensure_ray
 
         ensure_ray(cfg)
+        install_signal_handlers()  # again: ray.init installed its own (a native stack dump on SIGTERM)
     corpus = ensure_corpus(cfg)
     domains = selected_domains(cfg, corpus)
     run = storage.join(cfg.storage.out, run_name(cfg, corpus.fingerprint(), domains))
-    executor = make_executor(cfg, run)
     fs, root = storage.filesystem(run)
     storage.write_json_atomic(fs, storage.join(root, "config.json"), dump(cfg))
     log(f"[uvad] run {run}: occ={cfg.uvad.occ} ws={cfg.uvad.ws} Q={cfg.uvad.q} executor={cfg.uvad.executor} "
         f"domains={','.join(domains)}")
-    per_domain: dict[str, Any] = {}
-    executed: dict[str, list[list[int]]] = {}
+    data = {}
     for d in domains:
-        dd = domain_data(corpus, d, cfg, analysis)
+        data[d] = dd = domain_data(corpus, d, cfg, analysis)
         log(f"[uvad] {d}: {dd.train.n} training snippets in {len(dd.train.video_ids)} videos, "
             f"{len(dd.objects.x)} wOCC objects, T_1={initial_threshold(cfg.uvad.q, dd.train.n)}")
-        state = run_domain(dd, cfg.uvad, executor, storage.join(run, d), log)
-        executed[d] = state.pop("executed")
-        per_domain[d] = summarize(state)
+    log(plan_line(cfg, len(domains)))
+    states = run_domains(cfg, run, data, after_loop)
+    executed = {d: s.pop("executed") for d, s in states.items()}
+    per_domain = {d: summarize(s) for d, s in states.items()}
     result = {"run": run, "config": dump(cfg), "corpus_fingerprint": corpus.fingerprint(), "per_domain": per_domain,
               "executed": executed}
     table = format_tables(per_domain)
@@ -99,6 +95,26 @@ def run_uvad(cfg: Config, analysis: bool = True) -> dict[str, Any]:
             [], {"per_domain": per_domain})
     result["table"] = table
     return result
+
+
+def plan_line(cfg: Config, n_domains: int) -> str:
+    u = cfg.uvad
+    how = ("in parallel on Ray (at most " + (str(u.parallel_domains) if u.parallel_domains else "one per free CPU")
+           + " at once)") if u.executor == "ray" else "one after the other, in-process"
+    return (f"[uvad] plan: {n_domains} domain(s) x up to {u.max_modules} modules x {u.loops} loops = at most "
+            f"{n_domains * u.max_modules * u.loops} loops, domains {how}; each domain logs its time estimate "
+            "after its first loop")
+
+
+def run_domains(cfg: Config, run: str, data: dict[str, DomainData],
+                after_loop: Sequence[LoopHook]) -> dict[str, dict[str, Any]]:
+    """Every domain's final state, by the configured executor."""
+    if cfg.uvad.executor == "ray":
+        from omnivad.uvad.ray_exec import run_domains_on_ray
+
+        return run_domains_on_ray(cfg, run, data, after_loop)
+    executor = LocalExecutor(cfg.uvad)
+    return {d: run_domain(dd, cfg.uvad, executor, storage.join(run, d), log, after_loop) for d, dd in data.items()}
 
 
 def summarize(state: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +168,7 @@ def format_tables(per_domain: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------- job CLI
 #: Applied under the defaults when the job gets neither --config nor --corpus (the demo corpus): a few
 #: minutes on 2 CPUs instead of 6 loops x 500 WS iterations per module.
-#: The demo runs in-process (``uvad.executor=local``): on 2 CPUs, Ray Train/Data start-up per model dominates.
+#: The demo runs in-process (``uvad.executor=local``): its one domain gains nothing from Ray's worker group.
 #: Its WS model is ``mil`` (a single MIL head on bags): at the demo's 100 iterations per loop RTFM's scores swing
 #: by 10-20 AUC points from loop to loop (``--ws rtfm`` runs it).
 DEMO_PROFILE: dict[str, Any] = {"uvad": {"loops": 2, "ws_iters": 100, "ws_batch": 8, "occ_batch": 64, "dropout": 0.3,
