@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from omnivad.cli_args import add_log_args, add_run_args, apply_log_args, config_from_args  # noqa: F401 (re-exported)
 from omnivad.errors import OmnivadError
+from omnivad.signals import Interrupted, _interrupted_code, install_signal_handlers  # noqa: F401  (re-exported)
 
 
 def run_main(args: argparse.Namespace) -> int:
@@ -428,38 +429,6 @@ def _add_convert(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from omnivad.cli_tools import add_convert
 
     add_convert(sub)
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGINT: raised in the main thread so every writer rolls back as for any error."""
-
-    def __init__(self, signame: str) -> None:
-        super().__init__(signame)
-        self.signame = signame
-
-
-def _raise_interrupted(signum: int, _frame: Any) -> None:
-    import signal
-
-    # a second signal while the rollback runs is ignored: the rollback is short and must finish
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
-
-
-def install_signal_handlers() -> None:
-    """SIGTERM and SIGINT become :class:`Interrupted` (main thread only; a no-op elsewhere)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupted)
-        signal.signal(signal.SIGINT, _raise_interrupted)
-
-
-def _interrupted_code(exc: KeyboardInterrupt) -> int:
-    name = exc.signame if isinstance(exc, Interrupted) else "SIGINT"
-    return 128 + (15 if name == "SIGTERM" else 2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ def domains_loop(config: dict[str, Any]) -> None:
 
 def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in a daemon thread while the main thread waits: signals stay with the main
-    thread's handlers (the job's clean stop, :func:`omnivad.cli.install_signal_handlers`) instead of the
+    thread's handlers (the job's clean stop, :func:`omnivad.signals.install_signal_handlers`) instead of the
     trainer's own SIGINT handler, which Ray Train installs only when ``fit`` runs in the main thread. An
     exception of ``fn`` is raised here; a signal raises in the main thread and the thread dies with Ray."""
     box: dict[str, Any] = {}

@@ -65,7 +65,7 @@ def run_uvad(cfg: Config, analysis: bool = True, after_loop: Sequence[LoopHook] 
     ``after_loop`` hooks run after each committed loop (in the Ray workers with ``uvad.executor=ray``)."""
     check_corpus_uri(cfg)  # before Ray starts
     if cfg.uvad.executor == "ray":
-        from omnivad.cli import install_signal_handlers
+        from omnivad.signals import install_signal_handlers
         from omnivad.protocols.runner import ensure_ray
 
         ensure_ray(cfg)
