@@ -41,9 +41,11 @@ def _py_files(root: Path) -> list[Path]:
 
 
 def _text_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` except Python's byte-code caches."""
+    """Every file under ``root`` except Python's byte-code caches and the install's ``*.egg-info`` metadata (a copy
+    of the README, not source)."""
     for p in sorted(root.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo") \
+                and not any(part.endswith(".egg-info") for part in p.parts):
             yield p
 
 
