@@ -158,3 +158,16 @@ def ray_local():
     yield
     ray.shutdown()
 
+
+
+@pytest.fixture(autouse=True)
+def _omnivad_logs_reach_caplog():
+    """``omnivad.logs.logger()`` stops propagation (its own stderr handler, no duplicate lines under Ray); in tests
+    the ``omnivad`` loggers propagate again, so ``caplog`` sees them whichever test configured the logger first."""
+    import logging
+
+    log = logging.getLogger("omnivad")
+    before = log.propagate
+    log.propagate = True
+    yield
+    log.propagate = before
