@@ -199,11 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_args(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
-    _add_tune(sub)
-    _add_uvad(sub)
-    _add_zxvad(sub)
-    _add_extract(sub)
-    _add_retrain(sub)
+    for job in JOBS:
+        _add_job(sub, *job)
     _add_corpus(sub)
     _add_benchmark(sub)
     _add_evaluate(sub)
@@ -225,49 +222,30 @@ def _add_run(sub: Subparsers) -> None:
     run.set_defaults(func=run_main)
 
 
-def _add_tune(sub: Subparsers) -> None:
-    from omnivad.tune.cli import add_tune_args, tune_main
+#: The job subcommands: (name, help, module, its add-arguments function, its main function); each module is imported
+#: only when the parser is built, and shares the log flags.
+JOBS = (
+    ("tune", "hyperparameter search: Ray Tune + Optuna over the shared trainer (jobs/tune.py)", "omnivad.tune.cli",
+     "add_tune_args", "tune_main"),
+    ("uvad", "unsupervised VAD: wOCC-WS interleaving, no labels (jobs/uvad.py)", "omnivad.uvad.runner",
+     "add_uvad_args", "uvad_main"),
+    ("zxvad", "zero-shot cross-domain VAD on raw frames (jobs/zxvad.py)", "omnivad.zxvad.cli", "add_zxvad_args",
+     "zxvad_main"),
+    ("extract", "video files -> snippet features in a corpus (jobs/extract.py)", "omnivad.video.cli",
+     "add_extract_args", "extract_main"),
+    ("retrain", "scheduled retraining with a gated model registry (jobs/retrain.py)", "omnivad.registry",
+     "add_retrain_args", "retrain_main"),
+)
 
-    p = sub.add_parser("tune", help="hyperparameter search: Ray Tune + Optuna over the shared trainer (jobs/tune.py)")
-    add_tune_args(p)
+
+def _add_job(sub: Subparsers, name: str, help_text: str, module: str, add_args: str, main: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    p = sub.add_parser(name, help=help_text)
+    getattr(mod, add_args)(p)
     add_log_args(p)
-    p.set_defaults(func=tune_main)
-
-
-def _add_uvad(sub: Subparsers) -> None:
-    from omnivad.uvad.runner import add_uvad_args, uvad_main
-
-    p = sub.add_parser("uvad", help="unsupervised VAD: wOCC-WS interleaving, no labels (jobs/uvad.py)")
-    add_uvad_args(p)
-    add_log_args(p)
-    p.set_defaults(func=uvad_main)
-
-
-def _add_zxvad(sub: Subparsers) -> None:
-    from omnivad.zxvad.cli import add_zxvad_args, zxvad_main
-
-    p = sub.add_parser("zxvad", help="zero-shot cross-domain VAD on raw frames (jobs/zxvad.py)")
-    add_zxvad_args(p)
-    add_log_args(p)
-    p.set_defaults(func=zxvad_main)
-
-
-def _add_extract(sub: Subparsers) -> None:
-    from omnivad.video.cli import add_extract_args, extract_main
-
-    p = sub.add_parser("extract", help="video files -> snippet features in a corpus (jobs/extract.py)")
-    add_extract_args(p)
-    add_log_args(p)
-    p.set_defaults(func=extract_main)
-
-
-def _add_retrain(sub: Subparsers) -> None:
-    from omnivad.registry import add_retrain_args, retrain_main
-
-    p = sub.add_parser("retrain", help="scheduled retraining with a gated model registry (jobs/retrain.py)")
-    add_retrain_args(p)
-    add_log_args(p)
-    p.set_defaults(func=retrain_main)
+    p.set_defaults(func=getattr(mod, main))
 
 
 def _add_corpus(sub: Subparsers) -> None:
