@@ -37,25 +37,36 @@ def add_predict(sub: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--features", metavar="DIR", help="RTFM (T,C)/(T,K,C) or XD NAME__k.npy feature files")
     src.add_argument("--corpus", metavar="URI", help="score a corpus split (with --domain, --split)")
-    src.add_argument("--video", metavar="FILE", help="a raw video (with --backbone-weights): not implemented yet")
+    src.add_argument("--video", metavar="FILE", help="a raw video, decoded and cropped as omnivad extract does, "
+                     "through the backbone of --backbone-weights")
     p.add_argument("--layout", choices=["tkc", "ktc"], default="tkc", help="rank-3 feature files: (T,K,C) or (K,T,C)")
     p.add_argument("--domain", help="the domain's head (default and for unknown domains: the unseen rule)")
     p.add_argument("--split", default="test", help="corpus split to score (with --corpus)")
-    p.add_argument("--backbone-weights", metavar="W", help="local backbone weights for --video (not implemented yet: extract features first)")
+    p.add_argument("--backbone-weights", metavar="W", help="local backbone weights file for --video (a torch state dict)")
+    p.add_argument("--backbone", default="i3d", help="backbone of --video: i3d (1024-d) or r3d18 (512-d) [i3d]")
+    p.add_argument("--backbone-width", type=float, default=1.0, help="channel multiplier of the backbone [1.0]")
+    p.add_argument("--crops", choices=["ten", "center"], default="ten", help="crops of --video snippets [ten]")
+    p.add_argument("--resize", type=int, default=256, help="--video: shorter side after resizing, pixels [256]")
+    p.add_argument("--crop-size", type=int, default=224, help="--video: square crop side, pixels [224]")
     p.add_argument("--threshold", help="'run' (the run's validation F1-optimal threshold) or a number: write intervals.csv")
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from omnivad.api import load_model
-    from omnivad.prediction import predict_videos, read_corpus_split, read_feature_dir, write_predictions
+    from omnivad.prediction import predict_videos, read_corpus_split, read_feature_dir, read_video, write_predictions
 
-    if args.video:
-        raise ValueError("predict --video: scoring raw video is not implemented yet; extract features first "
-                         "(omnivad-extract, see 'From raw video') and use --corpus or --features")
+    if args.video and not args.backbone_weights:
+        raise ValueError("predict --video needs --backbone-weights W (a local weights file of the backbone the "
+                         "model's features were extracted with; nothing is downloaded)")
     loaded = load_model(args.model)
-    videos = read_feature_dir(args.features, args.layout) if args.features else read_corpus_split(
-        args.corpus, args.domain, args.split)
+    if args.video:
+        videos = read_video(args.video, args.backbone_weights, args.backbone, args.backbone_width, args.crops,
+                            args.resize, args.crop_size)
+    elif args.features:
+        videos = read_feature_dir(args.features, args.layout)
+    else:
+        videos = read_corpus_split(args.corpus, args.domain, args.split)
     info = write_predictions(args.out, predict_videos(loaded, videos, args.domain), loaded, args.threshold, args.domain)
     thr = info["threshold"]
     extra = f"; threshold {thr['value']:.4g} ({thr['rule']}): {info['intervals']} interval(s)" if thr else ""

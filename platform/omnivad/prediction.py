@@ -1,4 +1,5 @@
-"""``omnivad predict``: a model's scores on new videos (a features directory, a corpus split), written as
+"""``omnivad predict``: a model's scores on new videos (a features directory, a corpus split, or a raw video
+through the feature extractor's backbone), written as
 per-snippet and per-frame ``.npy`` files, one CSV, and the intervals above an operating threshold.
 
 Output layout under ``DIR``::
@@ -96,13 +97,44 @@ def read_corpus_split(uri: str | None, domain: str | None, split: str = "test") 
     return {v.video_id: np.ascontiguousarray(v.features.transpose(1, 0, 2)) for v in corpus.videos(domain, split)}
 
 
+def read_video(path: str, weights: str, backbone: str = "i3d", width: float = 1.0, crops: str = "ten",
+               resize: int = 256, crop_size: int = 224) -> dict[str, np.ndarray]:
+    """``{stem: (K, T, C)}`` of one raw video, in this process: decoded and cropped exactly as
+    ``omnivad extract`` does (:class:`omnivad.video.snippets.SnippetStream`, 16-frame snippets, ten or centre
+    crop), each snippet through the backbone read from the local ``weights`` file (nothing is downloaded)."""
+    import torch
+
+    from omnivad.config import VideoConfig
+    from omnivad.video.backbones import build_backbone
+    from omnivad.video.io import VideoError
+    from omnivad.video.snippets import SnippetStream
+
+    if not os.path.isfile(path):
+        raise CorpusError(f"--video {path}: file not found")
+    cfg = VideoConfig(backbone=backbone, width=width, weights=weights, crops=crops,  # type: ignore[arg-type]
+                      resize=resize, crop_size=crop_size)
+    net = build_backbone(cfg.backbone, cfg.width, cfg.weights)
+    feats = []
+    try:
+        with torch.inference_mode():
+            for _, clip in SnippetStream(path, cfg):
+                x = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 4, 1, 2, 3).float().div_(255.0)
+                feats.append(net(x).float().numpy())  # (K, C)
+    except VideoError as e:
+        raise CorpusError(f"--video {path}: {e}") from e
+    if not feats:
+        raise CorpusError(f"--video {path}: shorter than one {cfg.frames_per_snippet}-frame snippet")
+    return {Path(path).stem: np.ascontiguousarray(np.stack(feats, axis=1), dtype=np.float32)}
+
+
 def predict_videos(loaded: LoadedModel, videos: dict[str, np.ndarray], domain: str | None) -> dict[str, np.ndarray]:
     """Snippet scores of each video: the ``domain``'s head when the model has one, else the unseen rule."""
     dim = int(loaded.payload["feature_dim"])
     out = {}
     for vid, x in videos.items():
         if x.shape[-1] != dim:
-            raise CorpusError(f"video {vid!r}: features of width {x.shape[-1]}, the model {loaded.uri} expects {dim}")
+            raise CorpusError(f"video {vid!r}: features of width {x.shape[-1]}, the model {loaded.uri} expects {dim} "
+                              "(for --video: the backbone the model's corpus was extracted with)")
         out[vid] = loaded.score(x, domain)
     return out
 

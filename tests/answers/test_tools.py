@@ -219,3 +219,44 @@ def test_aux_scores_hook(tmp_path: Path, name: str) -> None:
         assert ((aux["ac"] >= 0) & (aux["ac"] <= 1)).all()
     else:
         assert aux == {}
+
+
+def test_predict_raw_video_through_the_backbone(tmp_path: Path) -> None:
+    """``predict --video``: the snippets the extractor would cut, through the backbone read from a local weights
+    file, scored by the model: equal to scoring those features directly; errors name the missing piece."""
+    from omnivad.api import load_model
+    from omnivad.cli import main
+    from omnivad.config import VideoConfig
+    from omnivad.video.backbones import build_backbone
+    from omnivad.video.io import write_video
+    from omnivad.video.snippets import SnippetStream
+    from omnivad.video.synth import moving_shapes
+
+    net = build_backbone("r3d18", 0.125, random_weights=True, seed=4)
+    weights = tmp_path / "r3d18 (narrow).pt"
+    torch.save(net.state_dict(), weights)
+    video = tmp_path / "cam 1 #night.mp4"  # odd characters in the name
+    write_video(str(video), moving_shapes(40, size=(32, 48), seed=2), fps=25)
+    dim = int(net.feature_dim)
+    torch.manual_seed(0)
+    cfg = config.load(overrides=["model.method=null-mil", *TINY])
+    model_net = get_method("null-mil").build(cfg, ["A", "B"], dim)
+    model = str(tmp_path / "model.pt")
+    write_model(model, {"model": model_net.state_dict(), "method": "null-mil", "domains": ["A", "B"],
+                        "feature_dim": dim, "selected": "final@0", "config": dump(cfg)})
+    out = tmp_path / "pred"
+    args = ["predict", "--model", model, "--video", str(video), "--out", str(out), "--backbone", "r3d18",
+            "--backbone-width", "0.125", "--crops", "center", "--resize", "32", "--crop-size", "24", "--domain", "A"]
+    assert main(args[:6] + args[6:]) == 1  # no --backbone-weights: refused with a message
+    assert main(args + ["--backbone-weights", str(weights)]) == 0
+    vcfg = VideoConfig(backbone="r3d18", width=0.125, random_weights=True, seed=4, crops="center", resize=32, crop_size=24)
+    clips = [c for _, c in SnippetStream(str(video), vcfg)]
+    assert len(clips) == 2  # floor(40 / 16)
+    with torch.inference_mode():
+        feats = torch.stack([net(torch.from_numpy(c).permute(0, 4, 1, 2, 3).float() / 255) for c in clips], dim=1)
+    want = load_model(model).score(feats.numpy(), "A")
+    got = np.load(out / "snippets" / "cam 1 #night.npy")
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.load(out / "frames" / "cam 1 #night.npy").shape == (32,)
+    # weights that do not fit the backbone asked for (another width): refused, naming the file
+    assert main(args + ["--backbone-weights", str(weights), "--backbone-width", "0.25"]) == 1
