@@ -172,3 +172,24 @@ def test_plot_comparison_bar_chart(tmp_path: Path) -> None:
     assert Image.open(run / "figures" / "table10.png").size[0] > 300
     page = (run / "report" / "index.html").read_text()
     assert 'src="../figures/table10.png"' in page and "<td>MIL</td>" in page
+
+
+def test_plot_uvad_thresholds_per_module(tmp_path: Path) -> None:
+    """A real (in-process) UVAD run: ``omnivad plot`` draws its T_k per module and the page shows it."""
+    from omnivad import config
+    from omnivad.uvad.runner import run_uvad
+    from tests.uvad.test_interleave import unlabelled_corpus
+
+    corpus = unlabelled_corpus(str(tmp_path / "corpus"), videos=6, test_videos=4, seed=5)
+    cfg = config.load(overrides=[f"corpus.uri={corpus}", f"storage.out={tmp_path / 'out'}", "uvad.executor=local",
+                                 "uvad.loops=1", "uvad.max_modules=2", "uvad.ws_iters=5", "uvad.ws_batch=2",
+                                 "uvad.occ_hidden=8"])
+    res = run_uvad(cfg)
+    mods = res["per_domain"]["campus"]["modules"]
+    assert [m["module"] for m in mods][:1] == [1] and mods[0]["T"] == res["per_domain"]["campus"]["t1"]
+    run = Path(res["run"])
+    assert main(["plot", str(run)]) == 0
+    from PIL import Image
+
+    assert Image.open(run / "figures" / "uvad_thresholds.png").size[0] > 300
+    assert 'src="../figures/uvad_thresholds.png"' in (run / "report" / "index.html").read_text()

@@ -21,7 +21,8 @@ figcaption{font-size:12px;color:#555}img{max-width:1100px;border:1px solid #ddd}
 #: Section titles of the figures, by file-name prefix, in page order.
 SECTIONS = (("table10", "Method comparison (Table 10)"), ("cross_domain", "Cross-domain matrix"),
             ("roc_", "ROC per domain"), ("pr_", "Precision-recall per domain"),
-            ("training_", "Training curves"), ("timeline_", "Score timelines"))
+            ("training_", "Training curves"), ("uvad_", "wOCC-WS thresholds T_k per module"),
+            ("timeline_", "Score timelines"))
 
 
 def _cell(text: str) -> str:
@@ -65,8 +66,10 @@ def _results_md(inp: RunInputs) -> str:
 
 def figure_sections(report_dir: Path, figures: list[Path]) -> list[str]:
     parts = []
-    for prefix, title in SECTIONS:
-        chosen = sorted(f for f in figures if f.name.startswith(prefix))
+    known = tuple(prefix for prefix, _ in SECTIONS)
+    others = ("", "Other figures")  # a figure no section names is still shown
+    for prefix, title in (*SECTIONS, others):
+        chosen = sorted(f for f in figures if (f.name.startswith(prefix) if prefix else not f.name.startswith(known)))
         if not chosen:
             continue
         parts.append(f"<h2>{html.escape(title)}</h2>")

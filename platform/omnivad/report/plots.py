@@ -259,6 +259,28 @@ def training_figures(results: dict[str, Any], figures: Path) -> list[Path]:
     return written
 
 
+def uvad_threshold_figure(results: dict[str, Any], figures: Path) -> list[Path]:
+    """``uvad_thresholds.png`` (a UVAD run): the threshold T_k of every module k per domain (T_1 = ⌈Q·N⌉, then the
+    size of the running intersection), with the modules where the stopping rule fired marked."""
+    per_domain = results.get("per_domain")
+    if not isinstance(per_domain, dict) or not any(isinstance(r, dict) and r.get("modules") for r in per_domain.values()):
+        return []
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for d, r in sorted(per_domain.items()):
+        mods = [m for m in r.get("modules") or [] if "T" in m]
+        if not mods:
+            continue
+        ks = [int(m["module"]) for m in mods]
+        line = ax.plot(ks, [int(m["T"]) for m in mods], marker="o", label=str(d))[0]
+        stops = [(int(m["module"]), int(m["T"])) for m in mods if m.get("stop")]
+        if stops:
+            ax.scatter(*zip(*stops), marker="x", s=60, color=line.get_color(), zorder=3)
+    ax.set(xlabel="module k", ylabel="T_k (snippets)", title="wOCC-WS thresholds per module (x: stopped)")
+    ax.legend(fontsize=7)
+    return [_save(fig, figures / "uvad_thresholds.png")]
+
+
 def table10_figure(table10: dict[str, Any], figures: Path) -> list[Path]:
     """``table10.png``: per-domain headline metric (%) per compared method, grouped bars, plus the mean."""
     rows = table10.get("rows") or []
@@ -292,7 +314,7 @@ def make_figures(inp: RunInputs, corpus: str | None, max_videos: int) -> list[Pa
         align = str(res.get("align") or "scores")
         written += curve_figures(inp, gt, figures, align) + timeline_figures(inp, gt, figures, align, max_videos)
     if res:
-        written += heatmap_figure(res, figures) + training_figures(res, figures)
+        written += heatmap_figure(res, figures) + training_figures(res, figures) + uvad_threshold_figure(res, figures)
     if inp.table10:
         written += table10_figure(inp.table10, figures)
     return written
