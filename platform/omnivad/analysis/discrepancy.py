@@ -266,7 +266,7 @@ def heatmap(result: Mapping[str, Any], path: str) -> str:
     for a in range(len(names)):
         for b in range(len(names)):
             ax.text(b, a, "–" if a == b else f"{grid[a, b]:.2f}", ha="center", va="center", fontsize=8,
-                    color="w" if a == b or grid[a, b] < mid else "k")
+                    color="k" if a == b or grid[a, b] >= mid else "w")
     ax.set_xticks(range(len(names)), names, rotation=30)
     ax.set_yticks(range(len(names)), names)
     ax.set(title=f"EMD ({result['reading']}): upper = normal, lower = abnormal")
