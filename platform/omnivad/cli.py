@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot(sub)
     _add_runs(sub)
     _add_config(sub)
+    __import__("omnivad.cli_analyze", fromlist=["add_analyze"]).add_analyze(sub)
     return p
 
 

@@ -56,6 +56,8 @@ class CorpusConfig(Section):
 
 
 class BenchmarkConfig(Section):
+    volume: Literal["balanced", "original"] = Field(default="balanced", description="balanced: the same sampled volume "
+        "per domain (MDVAD Table 4); original: each domain's whole own training split, no merged sets (Table 2)")
     volume_normal: int | None = Field(default=None, ge=1, description="normal training videos per domain (default: smallest domain's)")
     volume_abnormal: int | None = Field(default=None, ge=1, description="abnormal training videos per domain (default: smallest domain's)")
     folds: int = Field(default=3, ge=1)

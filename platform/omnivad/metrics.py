@@ -24,6 +24,11 @@ Metrics (all fractions in ``[0, 1]``, never percentages):
 ``auc_abnormal``
     AUC over the frames of abnormal videos only (BN-WVAD's AUC_abn); ``None`` when it cannot be
     computed (no abnormal video, or their frames hold a single class).
+``per_category`` (:func:`category_metrics`)
+    For each abnormal category c of a domain's test videos: ``auc`` and ``ap`` over the pooled frames of the
+    videos of c **plus every normal test video of the domain** (the usual per-class protocol, BN-WVAD Table 9,
+    MDVAD Fig. A4, CoMo Fig. 6); a multi-label (XD) video counts in each of its categories. ``negatives="none"``
+    (the alternative reading) pools the videos of c only. ``None`` where the pool holds a single class.
 
 Score files: one ``<video_id>.npy`` per test video holding the snippet scores. Video ids are unique
 within a domain but may collide across domains, so a score may be keyed by ``video_id`` or by
@@ -55,6 +60,7 @@ __all__ = [
     "frame_metrics",
     "evaluate_domain",
     "evaluate_corpus",
+    "category_metrics",
     "load_score_dir",
     "aggregate_folds",
     "evaluate_dirs",
@@ -210,6 +216,54 @@ def evaluate_domain(
     return out
 
 
+#: Category labels that do not name an abnormal category.
+NON_CATEGORIES = ("", "Normal")
+CATEGORY_NEGATIVES = ("normal", "none")
+
+
+def category_metrics(
+    videos: Sequence[tuple[str, np.ndarray, int, Sequence[str]]],
+    scores: Mapping[str, np.ndarray],
+    domain: str,
+    frames_per_snippet: int = FRAMES_PER_SNIPPET,
+    align: str = "scores",
+    negatives: str = "normal",
+) -> dict[str, dict[str, Any]]:
+    """Per-category ``{category: {auc, ap, n_videos, n_category_videos}}`` of one domain, categories sorted.
+
+    ``videos`` lists ``(video_id, gt, label, categories)``; every abnormal video (label 1) counts in each of its
+    categories (``""``/``"Normal"`` are not categories; an abnormal video without one counts in none).
+    ``negatives="normal"`` pools the frames of the category's videos with those of every normal video (label 0)
+    of the domain; ``"none"`` the category's videos only. ``auc``/``ap`` are ``None`` when the pooled frames
+    hold a single class. ``{}`` when no abnormal video has a category."""
+    if negatives not in CATEGORY_NEGATIVES:
+        raise MetricError(f"per-category negatives: expected one of {', '.join(CATEGORY_NEGATIVES)}, got {negatives!r}")
+    frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    members: dict[str, list[str]] = {}
+    normal: list[str] = []
+    for vid, gt, label, cats in videos:
+        try:
+            frames[vid] = align_frames(scores[vid], gt, align, frames_per_snippet)
+        except (KeyError, MetricError) as exc:
+            raise MetricError(f"domain {domain!r}, video {vid!r}: no usable scores for per-category metrics ({exc})") from exc
+        if int(label) == 0:
+            normal.append(vid)
+            continue
+        for c in dict.fromkeys(cats):
+            if c not in NON_CATEGORIES:
+                members.setdefault(c, []).append(vid)
+    out: dict[str, dict[str, Any]] = {}
+    for c in sorted(members):
+        pool = members[c] + (normal if negatives == "normal" else [])
+        s = np.concatenate([frames[v][0] for v in pool])
+        g = np.concatenate([frames[v][1] for v in pool]).astype(np.int64)
+        ok = np.unique(g).size == 2 and np.isfinite(s).all()
+        out[c] = {"auc": float(skm.roc_auc_score(g, s)) if ok else None,
+                  "ap": float(skm.average_precision_score(g, s)) if ok else None,
+                  "n_videos": len(pool), "n_category_videos": len(members[c])}
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # A corpus
 
@@ -220,6 +274,7 @@ class _TestVideo:
     label: int
     n_snippets: int
     gt: np.ndarray | None
+    categories: list[str]
 
 
 def _test_videos(
@@ -239,13 +294,14 @@ def _test_videos(
         )
     by_domain: dict[str, list[_TestVideo]] = {}
     for d in corpus.domains:  # every domain, so scores of non-evaluated domains are recognised
-        rows = corpus.table(d, split, columns=["video_id", "label", "n_snippets", "gt"]).to_pylist()
+        rows = corpus.table(d, split, columns=["video_id", "label", "n_snippets", "gt", "categories"]).to_pylist()
         by_domain[d] = [
             _TestVideo(
                 video_id=r["video_id"],
                 label=int(r["label"]),
                 n_snippets=int(r["n_snippets"]),
                 gt=None if r["gt"] is None else np.asarray(r["gt"], dtype=np.uint8),
+                categories=list(r["categories"] or []),
             )
             for r in rows
         ]
@@ -272,14 +328,22 @@ def _evaluate(
     _check_unknown_keys(by_domain, scores, used, where)
     _check_score_lengths(by_domain, evaluated, resolved, where)
     per_domain: dict[str, dict[str, Any]] = {}
+    per_category: dict[str, dict[str, dict[str, Any]]] = {}
     for d in evaluated:
         vids = [(v.video_id, v.gt, v.label) for v in by_domain[d] if v.gt is not None]
         per_domain[d] = evaluate_domain(vids, resolved[d], d, frames_per_snippet, align)
-    return {
+        cats = category_metrics([(v.video_id, v.gt, v.label, v.categories) for v in by_domain[d] if v.gt is not None],
+                                resolved[d], d, frames_per_snippet, align)
+        if cats:
+            per_category[d] = cats
+    out: dict[str, Any] = {
         "per_domain": per_domain,
         "mean_auc": float(np.mean([r["auc"] for r in per_domain.values()])),
         "mean_ap": float(np.mean([r["ap"] for r in per_domain.values()])),
     }
+    if per_category:
+        out["per_category"] = per_category
+    return out
 
 
 def _resolve_scores(
@@ -380,7 +444,8 @@ def evaluate_corpus(
     Raises :class:`MetricError` naming the videos when scores are missing, when a key is not a video
     of the split (extra), or when a score array's length differs from the video's snippet count.
     Returns ``{"per_domain": {d: {auc, ap, pr_auc, auc_abnormal, n_videos, n_frames}}, "mean_auc",
-    "mean_ap"}`` (means over the evaluated domains).
+    "mean_ap"}`` (means over the evaluated domains), plus ``"per_category": {d: category_metrics(...)}`` for the
+    domains whose abnormal test videos carry categories.
     """
     by_domain, evaluated = _test_videos(corpus, domains, split)
     return _evaluate(by_domain, evaluated, scores, corpus.manifest.frames_per_snippet, corpus.uri, align)

@@ -81,6 +81,7 @@ def test_evaluate_run_dir_matches_results_exactly(run, tmp_path, capsys) -> None
     assert again["matches"] is True and again["differences"] == []
     saved = json.load(open(os.path.join(rd, "results.json")))
     assert again["results"][0]["per_domain"] == saved["per_domain"] and again["results"][0]["mean_auc"] == saved["mean_auc"]
+    assert saved["per_category"] and again["results"][0]["per_category"] == saved["per_category"]  # synth categories
     out = tmp_path / "re.json"
     assert main(["evaluate", rd, "--out", str(out)]) == 0
     assert json.load(open(out))["matches"] is True

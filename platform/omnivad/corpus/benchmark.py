@@ -12,6 +12,10 @@ What :func:`build_benchmark` does, per domain and per fold:
    domain's own videos first and fills the remainder from the auxiliary pool; ``pool`` samples the union.
 2. **Volumes** (§2.3.1). Every domain gets ``volume_normal`` normal and ``volume_abnormal`` abnormal
    training videos; by default the smallest pool's counts (MDVAD: 210 N from TAD, 176 A from UBIF).
+   ``cfg.volume="original"`` (MDVAD Table 2) instead keeps each domain's whole own ``train`` split in every
+   fold (no sampling, no merged auxiliary videos; folds differ only in their validation carve-out), and the
+   low-shot size follows each domain's own training-set size; ``Benchmark.volume_normal``/``volume_abnormal``
+   are then ``None`` (the counts differ per domain, see ``pools``).
 3. **Abnormal strata** (§2.3.5). Each abnormal video belongs to one stratum: its rarest category label in
    the pool (multi-label XD videos count once per label when counting). Pools without any category are one
    stratum (plain random). In a categorised pool, uncategorised videos form a stratum named after their
@@ -123,8 +127,8 @@ class Benchmark(BaseModel):
     config: BenchmarkConfig
     corpus_fingerprint: str = ""
     domains: list[str]
-    volume_normal: int
-    volume_abnormal: int
+    volume_normal: int | None = Field(description="normal training videos per domain and fold (None: volume=original)")
+    volume_abnormal: int | None = Field(description="abnormal training videos per domain and fold (None: volume=original)")
     pools: dict[str, PoolStats] = Field(default_factory=dict)
     folds: list[Fold]
     videos: dict[str, dict[str, VideoInfo]] = Field(default_factory=dict)
@@ -243,9 +247,15 @@ def build_benchmark(
     aux_of = _resolve_merge(cfg.merge, by_domain)
     domains = _resolve_domains(by_domain, aux_of, domains)
     pools = {d: _Pool.build(d, by_domain, aux_of.get(d, [])) for d in domains}
-    volumes = _volumes(cfg, pools)
-    selected = {d: _select_folds(pools[d], volumes, cfg, d) for d in domains}
-    n_low = math.ceil(cfg.low_shot_fraction * (volumes[0] + volumes[1]) / 2 - 1e-9)
+    if cfg.volume == "original":
+        volumes: dict[int, int | None] = {0: None, 1: None}
+        selected = {d: _original_folds(pools[d], cfg, d) for d in domains}
+        n_low = {d: _low_shot_size(cfg, len(pools[d].own[0]) + len(pools[d].own[1])) for d in domains}
+    else:
+        sampled = _volumes(cfg, pools)
+        volumes = dict(sampled)
+        selected = {d: _select_folds(pools[d], sampled, cfg, d) for d in domains}
+        n_low = dict.fromkeys(domains, _low_shot_size(cfg, sampled[0] + sampled[1]))
     folds = [_make_fold(f, cfg, pools, selected, n_low) for f in range(cfg.folds)]
     return Benchmark(
         config=cfg.model_copy(deep=True),
@@ -350,6 +360,23 @@ def _volumes(cfg: BenchmarkConfig, pools: Mapping[str, _Pool]) -> dict[int, int]
     return volumes
 
 
+def _low_shot_size(cfg: BenchmarkConfig, n_train: int) -> int:
+    """Low-shot videos per class (§6.4): ``ceil(low_shot_fraction · n_train / 2)`` (386 → 20)."""
+    return math.ceil(cfg.low_shot_fraction * n_train / 2 - 1e-9)
+
+
+def _original_folds(pool: _Pool, cfg: BenchmarkConfig, d: str) -> list[dict[int, list[str]]]:
+    """``volume=original`` (MDVAD Table 2): every fold selects the domain's whole own training split."""
+    if cfg.volume_normal is not None or cfg.volume_abnormal is not None:
+        raise ConfigError("benchmark.volume=original keeps every training video; unset benchmark.volume_normal "
+                          "and benchmark.volume_abnormal (they apply to volume=balanced)")
+    for label, what in ((0, "normal"), (1, "abnormal")):
+        if not pool.own[label]:
+            raise CorpusError(f"domain {d!r}: no {what} videos in its {TRAIN_SPLIT!r} split (benchmark.volume=original "
+                              "trains on the domain's own training split only)")
+    return [{0: list(pool.own[0]), 1: list(pool.own[1])} for _ in range(cfg.folds)]
+
+
 def _select_folds(pool: _Pool, volumes: Mapping[int, int], cfg: BenchmarkConfig, d: str) -> list[dict[int, list[str]]]:
     """Each fold's selected training ids of one domain, by label."""
     per_label = {
@@ -361,7 +388,7 @@ def _select_folds(pool: _Pool, volumes: Mapping[int, int], cfg: BenchmarkConfig,
 
 
 def _make_fold(f: int, cfg: BenchmarkConfig, pools: Mapping[str, _Pool],
-               selected: Mapping[str, list[dict[int, list[str]]]], n_low: int) -> Fold:
+               selected: Mapping[str, list[dict[int, list[str]]]], n_low: Mapping[str, int]) -> Fold:
     """Fold ``f``: per domain, validation carved out of the selection, low-shot subsets of the rest, the test split."""
     seed = cfg.seed + f
     fd = Fold(index=f, seed=seed)
@@ -376,7 +403,7 @@ def _make_fold(f: int, cfg: BenchmarkConfig, pools: Mapping[str, _Pool],
             tr = [i for i in ids if i not in v]
             val.extend(i for i in ids if i in v)
             train.extend(tr)
-            low.extend(_low_shot(tr, pool.infos, min(n_low, len(tr)), label, _rng(seed, d, "low_shot", label)))
+            low.extend(_low_shot(tr, pool.infos, min(n_low[d], len(tr)), label, _rng(seed, d, "low_shot", label)))
         fd.train[d] = sorted(train)
         fd.val[d] = sorted(val)
         fd.low_shot[d] = sorted(low)

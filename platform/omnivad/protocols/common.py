@@ -181,6 +181,31 @@ def domain_summary(cfg: Config, corpus: Corpus | None, domain: str, metrics: lis
     return entry
 
 
+#: Metrics aggregated over folds per domain and test category (``results.json`` ``per_category``).
+CATEGORY_METRICS = ("auc", "ap")
+
+
+def category_summary(protocol: Protocol, jobs: list[Job]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{domain: {category: {n, n_videos, auc, auc_std, ap, ap_std}}}`` over the counted jobs' ``per_category``
+    (:func:`omnivad.metrics.category_metrics`): mean and sample std over folds, ``None`` unless every fold has it."""
+    by: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for j in jobs:
+        for d, cats in j.result.get("per_category", {}).items():
+            if protocol.counts(j, d):
+                for c, m in cats.items():
+                    by.setdefault(d, {}).setdefault(c, []).append(m)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for d, cats in by.items():
+        for c, ms in cats.items():
+            entry: dict[str, Any] = {"n": len(ms), "n_videos": ms[0]["n_videos"],
+                                     "n_category_videos": ms[0]["n_category_videos"]}
+            for k in CATEGORY_METRICS:
+                vals = [m[k] for m in ms if m.get(k) is not None]
+                entry[k], entry[f"{k}_std"] = mean_std(vals) if vals and len(vals) == len(ms) else (None, None)
+            out.setdefault(d, {})[c] = entry
+    return out
+
+
 def aggregate_jobs(protocol: Protocol, cfg: Config, jobs: list[Job], domains: list[str], start: str | None = None,
                    corpus: Corpus | None = None) -> dict[str, Any]:
     """Per-domain mean ± sample std (ddof=1) over folds with the fold count ``n``, in the ``results.json``
@@ -212,6 +237,9 @@ def aggregate_jobs(protocol: Protocol, cfg: Config, jobs: list[Job], domains: li
         "reused_runs": reused,
         "align": cfg.metrics.align,
     })
+    per_category = category_summary(protocol, sel)
+    if per_category:
+        out["per_category"] = per_category
     if start:
         out["start"] = start
     return out

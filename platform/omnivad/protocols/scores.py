@@ -116,7 +116,7 @@ def read_scores(run_dir: str) -> dict[str, dict[str, dict[str, np.ndarray]]]:
 
 
 #: The results.json fields :func:`reevaluate` recomputes and compares.
-COMPARED = ("per_domain", "mean_auc", "mean_auc_std", "n", "per_fold", "matrix")
+COMPARED = ("per_domain", "mean_auc", "mean_auc_std", "n", "per_fold", "matrix", "per_category")
 
 
 def _results_of(payload: dict[str, Any]) -> list[dict[str, Any]]:

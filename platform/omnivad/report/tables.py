@@ -173,3 +173,55 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
                  f"--methods {','.join(dict.fromkeys(r['entry'] for r in rows))}.")
     lines.append(f"AC: ✓ on, ✗ off, {NO_AC} the method has no Abnormal-Conflict classifier.")
     return "\n".join(lines) + "\n"
+
+
+def category_table(per_category: dict[str, dict[str, dict[str, Any]]], negatives: str = "normal") -> str:
+    """Per-category AUC and AP (%) of each test domain (``results.json`` ``per_category``; BN-WVAD Table 9,
+    MDVAD Fig. A4): one row per (domain, category), mean ± sample std over n folds."""
+    pool = "the category's videos plus every normal test video of the domain" if negatives == "normal" else \
+        "the category's videos only"
+    lines = ["### Per-category frame-level AUC / AP (%)", "",
+             "| Domain | Category | AUC | AP | videos (category / pooled) | n |", "|---|---|---|---|---|---|"]
+    for d, cats in per_category.items():
+        for c, e in cats.items():
+            n = int(e.get("n", 1))
+            lines.append(f"| {d} | {c} | {_cell(e.get('auc'), e.get('auc_std'), n)} | "
+                         f"{_cell(e.get('ap'), e.get('ap_std'), n)} | {e.get('n_category_videos')} / "
+                         f"{e.get('n_videos')} | {n} |")
+    lines += ["", f"Each row pools the frames of {pool}; multi-label videos count in each of their categories; "
+              + _stats_note(max([int(e.get("n", 1)) for cats in per_category.values() for e in cats.values()] or [1])) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _square_table(title: str, matrix: dict[str, dict[str, float]], domains: list[str], fmt: Any,
+                  lower: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """Rows = ``domains`` (source), columns = ``domains``; cell ``matrix[i][j]`` (``lower[i][j]`` below the
+    diagonal when given); ``–`` on the diagonal and where a value is missing."""
+    lines = [title, "", "| | " + " | ".join(domains) + " |", "|---|" + "---|" * len(domains)]
+    for a, i in enumerate(domains):
+        cells = []
+        for b, j in enumerate(domains):
+            src = lower if lower is not None and b < a else matrix
+            v = src.get(i, {}).get(j)
+            cells.append("–" if a == b or v is None or v != v else fmt(v))
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def conflict_table(result: dict[str, Any]) -> str:
+    """MDVAD Table A2 layout: Eq. 8 (mean of relative FPR and FNR) per source (rows) and target (columns)."""
+    domains = list(result["domains"])
+    lines = _square_table("### Abnormal conflict: relative FPR/FNR (MDVAD Eq. 8; rows: source, columns: target)",
+                          result["matrix"], domains, lambda v: f"{v:.3f}")
+    lines += ["", f"AC_ij = ((FPR_ij − FPR_jj) + (FNR_ij − FNR_jj)) / 2 at frame level, threshold "
+              f"{result['threshold']} ({result['prediction']}); mean over {result['n']} fold(s)."]
+    return "\n".join(lines) + "\n"
+
+
+def discrepancy_table(result: dict[str, Any]) -> str:
+    """MDVAD Table 3 layout: upper-right = EMD between normal features, lower-left = between abnormal class-wise
+    features."""
+    lines = _square_table("### Scene discrepancy: EMD (upper-right: normal features; lower-left: abnormal, class-wise)",
+                          result["normal"], list(result["domains"]), lambda v: f"{v:.2f}", lower=result["abnormal"])
+    lines += ["", f"Reading: {result['reading']}; solver: {result['solver_used']}; split {result['split']!r}."]
+    return "\n".join(lines) + "\n"
