@@ -31,11 +31,12 @@ def log(msg: str) -> None:
 def domain_data(corpus: Corpus, domain: str, cfg: Config, analysis: bool = True) -> DomainData:
     """Training snippets (features only), wOCC objects, and the test split of one domain."""
     u = cfg.uvad
-    train = load_snippets(corpus, domain, "train")
+    crops = u.ws_input == "crops"
+    train = load_snippets(corpus, domain, "train", keep_crops=crops)
     if train.n == 0:
         raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no training snippets")
     has_test = "test" in corpus.splits(domain)
-    test = load_snippets(corpus, domain, "test") if has_test else None
+    test = load_snippets(corpus, domain, "test", keep_crops=crops) if has_test else None
     if u.occ == "stg-nf":
         from omnivad.corpus.poses import read_poses
 
