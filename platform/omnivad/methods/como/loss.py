@@ -140,6 +140,25 @@ def minmax(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (v - lo) / (hi - lo).clamp(min=eps)
 
 
+def aux_terms(out: dict[str, torch.Tensor], flow: torch.Tensor | None, objects: torch.Tensor | None, mask: torch.Tensor,
+              intensity_norm: str, note: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_int = L1(S_int, I) and L_obj = L1(S_obj, O[G]) (§2.4.1-2), means over the real crops (mask (B,K)); a
+    missing signal gives 0, said once in the log with ``note`` appended (None: silently, e.g. without CoMo)."""
+    w = mask.to(out["s"].dtype)
+    l_int = l_obj = out["s"].new_zeros(())
+    if flow is not None:
+        target = minmax(flow) if intensity_norm == "video-minmax" else flow
+        l_int = (((out["s_int"] - target.unsqueeze(1)).abs().mean(-1)) * w).sum() / w.sum()
+    elif note is not None:
+        say_once("como: the batch has no side_flow (motion intensity) — L_int is off" + note)
+    if objects is not None:
+        o = gather_time(objects.unsqueeze(1).expand(-1, mask.shape[1], -1, -1), out["ctx_idx"])  # (B,K,Nc,C)
+        l_obj = (((out["s_obj"] - o).abs().mean(dim=(-1, -2))) * w).sum() / w.sum()
+    elif note is not None:
+        say_once("como: the batch has no side_objects (object classes) — L_obj is off" + note)
+    return l_int, l_obj
+
+
 # ---------------------------------------------------------------------------------------------- total
 def forward_crops(model: torch.nn.Module, x: torch.Tensor, objects: bool | None = None) -> dict[str, torch.Tensor]:
     """Run the model on every crop of x (B,K,T,C); outputs reshaped to (B,K,...)."""
@@ -184,23 +203,8 @@ def como_loss(model: torch.nn.Module, batch: Batch, cfg: Config) -> tuple[torch.
                                            c.distance_margin, c.dist_pairs) if s_r is not None else s.new_zeros(()))
     else:
         l_dist_f = l_dist_r = s.new_zeros(())
-    w = mask.to(s.dtype)
-    if flow is not None:
-        target = minmax(flow) if c.intensity_norm == "video-minmax" else flow
-        l_int = (((out["s_int"] - target.unsqueeze(1)).abs().mean(-1)) * w).sum() / w.sum()
-    else:
-        l_int = s.new_zeros(())
-        if net.como.use_como:
-            say_once("como: the batch has no side_flow (motion intensity) — L_int is off"
-                     + (" (como.side_signals=ignore)" if not use_side else ""))
-    if objects is not None:
-        o = gather_time(objects.unsqueeze(1).expand(-1, x.shape[1], -1, -1), out["ctx_idx"])  # (B,K,Nc,C)
-        l_obj = (((out["s_obj"] - o).abs().mean(dim=(-1, -2))) * w).sum() / w.sum()
-    else:
-        l_obj = s.new_zeros(())
-        if net.como.use_como:
-            say_once("como: the batch has no side_objects (object classes) — L_obj is off"
-                     + (" (como.side_signals=ignore)" if not use_side else ""))
+    note = ("" if use_side else " (como.side_signals=ignore)") if net.como.use_como else None
+    l_int, l_obj = aux_terms(out, flow, objects, mask, c.intensity_norm, note)
     abn = [v[abnormal] for v in (s, s_r) if v is not None]
     l_smooth = sum((smoothness(v) for v in abn), s.new_zeros(()))
     l_sparse = sum((sparsity(v) for v in abn), s.new_zeros(()))
