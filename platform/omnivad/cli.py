@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from omnivad.cli_args import add_log_args, add_run_args, apply_log_args, config_from_args  # noqa: F401 (re-exported)
+from omnivad.cli_args import add_log_args, add_preset_arg, add_run_args, apply_log_args, config_from_args  # noqa: F401 (re-exported)
 from omnivad.errors import OmnivadError
 from omnivad.signals import Interrupted, _interrupted_code, install_signal_handlers  # noqa: F401  (re-exported)
 
@@ -138,7 +138,7 @@ def _benchmark_build(args: argparse.Namespace) -> int:
     from omnivad.corpus.benchmark import build_benchmark
     from omnivad.corpus.format import Corpus
 
-    cfg = config.load(args.config, args.overrides)
+    cfg = config.load(args.config, args.overrides, preset=args.preset)
     corpus = Corpus.open(args.corpus)
     bench = build_benchmark(corpus, cfg.benchmark, cfg.corpus.domains)
     bench.save(args.out)
@@ -302,12 +302,26 @@ def _add_config(sub: Subparsers) -> None:
     show = cfg.add_parser("show", help="every field with its description and default")
     show.add_argument("section", nargs="?", help="one section (default: every section)")
     show.set_defaults(func=_config_show)
+    presets = cfg.add_parser("presets", help="the shipped presets (--preset NAME); with NAME, its YAML")
+    presets.add_argument("name", nargs="?", metavar="NAME", help="print this preset's YAML (values and spec sources)")
+    presets.set_defaults(func=_config_presets)
 
 
 def _config_show(args: argparse.Namespace) -> int:
     from omnivad.schema import describe_schema
 
     print(describe_schema(args.section))
+    return 0
+
+
+def _config_presets(args: argparse.Namespace) -> int:
+    from omnivad.presets import list_presets, preset_summary, preset_text
+
+    if args.name:
+        print(preset_text(args.name), end="")
+        return 0
+    for name in list_presets():
+        print(f"{name:<14} {preset_summary(name)}")
     return 0
 
 
@@ -374,6 +388,7 @@ def _add_benchmark(sub: Subparsers) -> None:
     bb.add_argument("--corpus", required=True, help="corpus URI (path or s3://)")
     bb.add_argument("--out", required=True, help="benchmark JSON path or URI")
     bb.add_argument("--config", help="YAML/JSON config file (its benchmark section)")
+    add_preset_arg(bb)
     bb.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field, e.g. --set benchmark.folds=3 (repeatable)")
     bb.set_defaults(func=_benchmark_build)

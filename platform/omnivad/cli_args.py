@@ -7,8 +7,18 @@ import argparse
 from typing import Any
 
 
+def add_preset_arg(p: argparse.ArgumentParser) -> None:
+    """``--preset NAME``: a shipped preset (``omnivad config presets``), between the defaults and ``--config``."""
+    from omnivad.presets import list_presets
+
+    p.add_argument("--preset", metavar="NAME",
+                   help=f"a shipped config preset ({', '.join(list_presets())}); precedence: defaults < preset < "
+                        "--config < --set and flags")
+
+
 def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON config file (gives the paper's defaults instead of the demo profile)")
+    add_preset_arg(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--protocol", choices=["single", "E1", "E2", "E3", "E4"], help="protocol (default protocol.name: E1)")
@@ -58,9 +68,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "protocol.targets": args.targets.split(",") if args.targets else None,
     }
     overrides = config.flag_overrides(flags)
-    demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
+    preset = getattr(args, "preset", None)
+    demo = not args.config and not preset and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
     args.demo_profile = demo
-    cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None)
+    cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None,
+                      preset=preset)
     if cfg.protocol.folds > cfg.benchmark.folds:
         cfg.benchmark.folds = cfg.protocol.folds
     return cfg

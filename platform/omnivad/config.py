@@ -6,7 +6,7 @@ metrics, storage, ray); every other section is owned and registered by its packa
 :func:`omnivad.sections.register_section`, and :data:`Config` has one field per registered section. Old keys
 (``loss.tau``, ``model.trunk``, ...) are documented aliases (:mod:`omnivad.sections`), resolved here.
 
-A config is built from defaults, then a YAML/JSON file, then ``--set a.b=c`` overrides, in that order.
+A config is built from defaults, a preset (:mod:`omnivad.presets`), a YAML/JSON file, then ``--set a.b=c`` overrides.
 Every error names the field (``train.lr``) and says what was expected. The resolved config is saved
 next to every result (:func:`dump`).
 """
@@ -30,6 +30,7 @@ from omnivad.config_files import (  # noqa: F401  (re-exported: config.apply_ove
     read_file,
 )
 from omnivad.errors import ConfigError
+from omnivad.presets import read_preset
 from omnivad.sections import (  # noqa: F401  (register_section, Section: the owners' API, re-exported)
     Section,
     build_root,
@@ -100,6 +101,8 @@ class TrainConfig(Section):
     max_failures: int = Field(default=3, ge=-1, description="worker failures Ray Train recovers from (from the latest checkpoint); -1: unlimited")
     precision: Literal["fp32", "bf16"] = Field(default="fp32", description="autocast of training steps and scoring (engine/precision.py)")
     compile: bool = Field(default=False, description="torch.compile the model for training steps (CPU and GPU)")
+    grad_clip: float | None = Field(default=None, gt=0, description="clip each optimizer's gradient norm to this "
+                                    "before its step (every method; BN-WVAD's code: 1.0); None: no clipping")
 
 
 class MetricsConfig(Section):
@@ -200,22 +203,21 @@ DEMO_PROFILE: dict[str, Any] = {
 }
 
 
-def load(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> Config:
-    """Defaults ← ``base`` ← file ← overrides, validated. Aliased keys (:func:`omnivad.sections.resolve_path`)
-    are moved to their current field at every step, so a later step wins whichever name it uses; errors name a
-    field the way it was given."""
+def load(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None, preset: str | None = None) -> Config:
+    """Defaults ← ``base`` ← ``preset`` (a shipped preset's name) ← file ← overrides, validated. Aliased keys are
+    moved to their current field at every step (a later step wins whichever name it uses); errors name a field as given."""
     data: dict[str, Any] = json.loads(json.dumps(base)) if base else {}
     renamed = resolve_aliases(data)
-    if path:
-        given = read_file(path)
-        renamed.update(resolve_aliases(given))
-        _deep_merge(data, given)
+    for given in (read_preset(preset) if preset else None, read_file(path) if path else None):
+        if given is not None:
+            renamed.update(resolve_aliases(given))
+            _deep_merge(data, given)
     for o in overrides or []:
         key = o.split("=", 1)[0].strip()
         if "=" in o and resolve_path(key) != key:
             renamed[resolve_path(key)] = key
         apply_override(data, o)
-    origin = f" ({path})" if path else ""
+    origin = f" ({', '.join(x for x in (preset and f'preset {preset}', path and str(path)) if x)})" if preset or path else ""
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:

@@ -142,19 +142,53 @@ def validate(
     return {d: m["auc"] for d, m in validation_metrics(method, model, videos, heads, align, precision).items()}
 
 
+class ClippedOptimizer:
+    """``optimizer`` whose ``step`` first clips the gradient norm of its own parameters to ``max_norm``
+    (``train.grad_clip``, ``clip_grad_norm_``); everything else is the optimizer's."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+        self.optimizer = optimizer
+        self.max_norm = float(max_norm)
+
+    def params(self) -> list[torch.Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+
+    def step(self, closure: Any = None) -> Any:
+        torch.nn.utils.clip_grad_norm_(self.params(), self.max_norm)
+        return self.optimizer.step(closure)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)
+
+
+def clipped(optimizers: Any, max_norm: float | None) -> Any:
+    """``optimizers`` (one, a list/tuple or a dict of them) with each one's step clipping its own parameters to
+    ``max_norm``; unchanged when ``max_norm`` is None. A method's own ``training_step`` gets these, so the clip
+    reaches every method and, with several optimisers, each one's parameters separately."""
+    if max_norm is None:
+        return optimizers
+    if isinstance(optimizers, dict):
+        return {k: clipped(v, max_norm) for k, v in optimizers.items()}
+    if isinstance(optimizers, (list, tuple)):
+        return type(optimizers)(clipped(o, max_norm) for o in optimizers)
+    return ClippedOptimizer(optimizers, max_norm)
+
+
 def train_step(
     method: Method, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Any, cfg: Config, spec: RunSpec
 ) -> dict[str, float]:
     """One optimizer step on ``batch``: the method's own ``training_step`` when it has one, else its loss,
-    backward, step; returns the loss's logs. The forward (and the loss) run under ``train.precision``."""
+    backward, step; returns the loss's logs. The forward (and the loss) run under ``train.precision``; with
+    ``train.grad_clip`` every step clips its optimizer's gradient norm first (:func:`clipped`)."""
+    opt = clipped(optimizer, cfg.train.grad_clip)
     with prec.autocast(cfg.train.precision, batch.x.device):
-        own = method.training_step(model, batch, optimizer, cfg, adapting=spec.adapting)
+        own = method.training_step(model, batch, opt, cfg, adapting=spec.adapting)
         if own is not None:
             return own
         loss, logs = method.loss(model, batch, cfg, adapting=spec.adapting)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    optimizer.step()
+    opt.step()
     return logs
 
 

@@ -316,7 +316,10 @@ class _sigterm_as_interrupt:
 
 
 def add_retrain_args(p: argparse.ArgumentParser) -> None:
+    from omnivad.cli_args import add_preset_arg
+
     p.add_argument("--config", help="YAML/JSON config file")
+    add_preset_arg(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--corpus", help="corpus URI (path or s3://)")

@@ -26,6 +26,20 @@ class UVADConfig(Section):
         default="object", description="§3.5: one Beta(1,5) draw per object, or the code's min over per-frame draws")
     beta: tuple[float, float] = Field(default=(1.0, 5.0), description="Beta(a, b) of the module-1 soft labels w")
     cleanup: bool = Field(default=True, description="§3.2.4 code-only label clean-up pass")
+    occ_labels: Literal["soft", "hard"] = Field(
+        default="soft",
+        description="Table 4/§7: soft = wOCC weights 1 - w from the WS scores (Eq. 6); hard = plain OCC: objects in "
+        "the WS top ceil(Q*N) snippets get weight 0, the rest 1 (module 1: Beta draws thresholded at the Q quantile)",
+    )
+    threshold: Literal["adaptive", "fixed"] = Field(
+        default="adaptive",
+        description="Table 4/§7: adaptive T_k (Eq. 8), or fixed T = ceil(Q*N) in every module (same module schedule)",
+    )
+    ws_input: Literal["crops", "mean"] = Field(
+        default="crops",
+        description="§3.3: the WS model sees every crop of a bag's snippets, (crops, 16, C), scores averaged over "
+        "crops; mean = the crop-averaged snippet features",
+    )
     bags: Literal["anchored", "random"] = Field(default="anchored", description="§3.3 bag builder: 3 top anchors + 13 random, or pure random")
     bag_size: int = Field(default=16, ge=4)
     ws_batch: int = Field(default=32, ge=1, description="positive (and negative) bags per WS iteration")

@@ -22,11 +22,20 @@ TRAIN_COLUMNS = ["video_id", "n_snippets", "n_crops", "features"]
 
 @dataclass
 class SnippetSet:
-    """Snippets of one domain/split pooled in corpus order: x (N, C) crop-averaged, per-video offsets."""
+    """Snippets of one domain/split pooled in corpus order: x (N, C) crop-averaged, per-video offsets, and (when
+    kept, ``uvad.ws_input=crops``) every crop ``crops`` (N, K, C)."""
 
     x: np.ndarray
     video_ids: list[str]
     offsets: np.ndarray  # (V+1,)
+    crops: np.ndarray | None = None
+
+    def ws_input(self, kind: str) -> np.ndarray:
+        """What the WS model reads (§3.3): every crop (N, K, C) for ``crops`` (x as one crop when none were
+        kept), the crop means (N, C) for ``mean``."""
+        if kind == "mean":
+            return self.x
+        return self.crops if self.crops is not None else self.x[:, None]
 
     @property
     def n(self) -> int:
@@ -40,16 +49,29 @@ class SnippetSet:
         return {v: values[a:b] for v, a, b in zip(self.video_ids, self.offsets[:-1], self.offsets[1:])}
 
 
-def load_snippets(corpus: Corpus, domain: str, split: str) -> SnippetSet:
-    """Features only (``TRAIN_COLUMNS``): labels and ground truth are never read here."""
+def load_snippets(corpus: Corpus, domain: str, split: str, keep_crops: bool = False) -> SnippetSet:
+    """Features only (``TRAIN_COLUMNS``): labels and ground truth are never read here. ``keep_crops``: also every
+    crop (N, K, C), which needs one crop count over the domain's videos."""
     table = corpus.table(domain, split, columns=TRAIN_COLUMNS)
     ids = table.column("video_id").to_pylist()
-    crop_means = [a.mean(1) for a in feature_arrays(table)]
+    means, kept = [], []
+    for a in feature_arrays(table):  # (T, K, C) per video, read one at a time
+        means.append(a.mean(1))
+        if keep_crops:
+            kept.append(a)
     order = np.argsort(np.asarray(ids), kind="stable")
-    xs = [crop_means[i] for i in order]
+    xs = [means[i] for i in order]
     lengths = np.array([x.shape[0] for x in xs], dtype=np.int64)
     x = np.concatenate(xs).astype(np.float32) if xs else np.zeros((0, corpus.feature_dim), np.float32)
-    return SnippetSet(x, [ids[i] for i in order], np.concatenate([[0], np.cumsum(lengths)]))
+    crops = None
+    if keep_crops and xs:
+        counts = sorted({a.shape[1] for a in kept})
+        if len(counts) > 1:
+            raise ValueError(f"corpus {corpus.uri}: domain {domain!r} {split}: videos have {counts} crops; "
+                             "uvad.ws_input=crops needs one crop count (uvad.ws_input=mean averages them)")
+        if counts != [1]:  # one crop: x is that crop (SnippetSet.ws_input)
+            crops = np.concatenate([kept[i] for i in order]).astype(np.float32)
+    return SnippetSet(x, [ids[i] for i in order], np.concatenate([[0], np.cumsum(lengths)]), crops)
 
 
 def test_videos(corpus: Corpus, domain: str) -> list[tuple[str, np.ndarray, int]]:

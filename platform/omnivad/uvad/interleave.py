@@ -118,12 +118,12 @@ class LocalExecutor:
     def train_ws(self, dd, state, labels, ahat, init_seed, seed, tag):
         model = new_ws(self.cfg, dd.train.x.shape[1], state, init_seed)
         torch.manual_seed(seed)
-        losses = ws_iterations(model, self.cfg.ws, dd.train.x, labels, ahat, self.cfg, seed)
+        losses = ws_iterations(model, self.cfg.ws, dd.train.ws_input(self.cfg.ws_input), labels, ahat, self.cfg, seed)
         return {"model": model.state_dict()}, losses
 
     def score_ws(self, dd, state, snippets, tag):
         model = new_ws(self.cfg, snippets.x.shape[1], state, 0)
-        return score_videos(model, snippets.x, snippets.offsets)
+        return score_videos(model, snippets.ws_input(self.cfg.ws_input), snippets.offsets)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -133,6 +133,21 @@ def initial_weights(cfg: UVADConfig, n_objects: int, window: int, rng: np.random
     if cfg.beta_init == "object":
         return rng.beta(a, b, size=n_objects).astype(np.float32)
     return rng.beta(a, b, size=(n_objects, window)).max(1).astype(np.float32)
+
+
+def hard_object_weights(cfg: UVADConfig, w: np.ndarray) -> np.ndarray:
+    """Table 4 "✗ weighted OCC" (§7, ``uvad.occ_labels=hard``): the top ⌈Q·M⌉ of the M soft labels ``w`` → 1
+    (weight 0: left out of the OCC loss), the rest → 0 (weight 1)."""
+    return th.hard_labels(w, th.initial_threshold(cfg.q, len(w))).astype(np.float32)
+
+
+def occ_labels(cfg: UVADConfig, objects: Objects, s: np.ndarray) -> np.ndarray:
+    """The wOCC labels w of the next loop from the WS snippet scores ``s``: Eq. 6 (soft, w_i = max s over the
+    snippets object i covers), or (``occ_labels=hard``) objects covering a snippet of the top ⌈Q·N⌉ of ``s`` → 1,
+    the rest 0."""
+    if cfg.occ_labels == "hard":
+        s = th.hard_labels(s, th.initial_threshold(cfg.q, len(s))).astype(np.float32)
+    return objects.weights_from_snippets(s)
 
 
 def evaluate_snippets(dd: DomainData, snippets: SnippetSet, scores: np.ndarray) -> float | None:
@@ -242,7 +257,10 @@ def _load_or_start(store: LoopStore, dd: DomainData, cfg: UVADConfig, t1: int,
         window = cfg.seg_len if cfg.occ == "stg-nf" else 16
         state = {"domain": dd.domain, "n_snippets": n, "t1": t1, "module": 1, "loop": 0, "T": t1, "sizes": [],
                  "loops": [], "modules": [], "finished": False, "stopped_by": None}
-        tensors = {"w": torch.from_numpy(initial_weights(cfg, len(dd.objects.x), window, rng)), "occ": None,
+        w0 = initial_weights(cfg, len(dd.objects.x), window, rng)
+        if cfg.occ_labels == "hard":  # §7: the random start hard as well, Beta draws thresholded at the Q quantile
+            w0 = hard_object_weights(cfg, w0)
+        tensors = {"w": torch.from_numpy(w0), "occ": None,
                    "ws": None, "I_module": None, "I_global": None, "s": None}
     elif state.get("n_snippets") != n:
         raise ValueError(f"{out_uri}/{STATE}: written for {state.get('n_snippets')} training snippets, the corpus has {n}")
@@ -320,14 +338,15 @@ class _DomainRun:
         a_set = th.top_set(ahat, cfg.q)
         self.i_module = a_set if self.i_module is None else np.intersect1d(self.i_module, a_set)
         # --- hard labels (Eq. 3) → WS
-        labels = th.hard_labels(ahat, self.state["T"], cfg.q if k == 1 else None)
+        # module 1 (and every module with a fixed T = T_1) rounds as the code does (§9.13)
+        labels = th.hard_labels(ahat, self.state["T"], cfg.q if k == 1 or cfg.threshold == "fixed" else None)
         ahat_ws = ahat
         if cfg.cleanup:
             labels, ahat_ws = th.cleanup(labels, ahat)
         self.ws_state, ws_losses = ex.train_ws(dd, self.ws_state, labels, ahat_ws, init_ws, _seed(cfg.seed, k, t, 3), tag)
         s = ex.score_ws(dd, self.ws_state, dd.train, tag)
         # --- soft labels (Eq. 6) → wOCC of the next loop
-        self.w = dd.objects.weights_from_snippets(s)
+        self.w = occ_labels(cfg, dd.objects, s)
         delta_s = float(np.abs(s - self.s_prev).mean()) if self.s_prev is not None else None
         self.s_prev = s
         return {
@@ -347,14 +366,16 @@ class _DomainRun:
         self.i_global = self.i_module if self.i_global is None else np.intersect1d(self.i_global, self.i_module)
         state["sizes"].append(int(len(self.i_global)))
         stop, drop, ref = th.should_stop(state["sizes"], self.t1, cfg.stop_ratio, cfg.stop_reference)
+        # Eq. 8: T_{k+1} = |I_k|; a fixed threshold (Table 4 "✗ adaptive", §7) keeps T_1 = ⌈Q·N⌉ in every module
+        t_next = int(len(self.i_global)) if cfg.threshold == "adaptive" else self.t1
         state["modules"].append({
             "module": k, "T": int(state["T"]), "loops": t, "intersection": int(len(self.i_global)),
-            "T_next": int(len(self.i_global)), "drop": drop, "reference_drop": ref, "stop": bool(stop),
+            "T_next": t_next, "drop": drop, "reference_drop": ref, "stop": bool(stop),
             "occ_auc": rec["occ_auc"], "ws_auc": rec["ws_auc"], "precision": rec["precision"],
             "prev_intersection": size_prev,
         })
-        state["T"] = int(len(self.i_global))
-        if stop or k >= cfg.max_modules or state["T"] == 0:
+        state["T"] = t_next
+        if stop or k >= cfg.max_modules or len(self.i_global) == 0:
             state["finished"] = True
             state["stopped_by"] = "rule" if stop else "module cap" if k >= cfg.max_modules else "empty intersection"
 

@@ -31,11 +31,12 @@ def log(msg: str) -> None:
 def domain_data(corpus: Corpus, domain: str, cfg: Config, analysis: bool = True) -> DomainData:
     """Training snippets (features only), wOCC objects, and the test split of one domain."""
     u = cfg.uvad
-    train = load_snippets(corpus, domain, "train")
+    crops = u.ws_input == "crops"
+    train = load_snippets(corpus, domain, "train", keep_crops=crops)
     if train.n == 0:
         raise ValueError(f"corpus {corpus.uri}: domain {domain!r} has no training snippets")
     has_test = "test" in corpus.splits(domain)
-    test = load_snippets(corpus, domain, "test") if has_test else None
+    test = load_snippets(corpus, domain, "test", keep_crops=crops) if has_test else None
     if u.occ == "stg-nf":
         from omnivad.corpus.poses import read_poses
 
@@ -176,7 +177,10 @@ DEMO_PROFILE: dict[str, Any] = {"uvad": {"loops": 2, "ws_iters": 100, "ws_batch"
 
 
 def add_uvad_args(p: Any) -> None:
+    from omnivad.cli_args import add_preset_arg
+
     p.add_argument("--config", help="YAML/JSON config file")
+    add_preset_arg(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set uvad.loops=3 (repeatable)")
     p.add_argument("--occ", choices=["ae", "flow", "stg-nf"], help="wOCC model (uvad.occ)")
@@ -201,8 +205,10 @@ def uvad_main(args: Any) -> int:
              "corpus.domains": args.domains.split(",") if args.domains else None,
              "uvad.executor": "local" if args.local else None}
     overrides = config.flag_overrides(flags)
-    demo = not args.config and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
-    cfg = config.load(args.config, overrides + list(args.overrides), base=DEMO_PROFILE if demo else None)
+    preset = getattr(args, "preset", None)
+    demo = not args.config and not preset and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
+    cfg = config.load(args.config, overrides + list(args.overrides), base=DEMO_PROFILE if demo else None,
+                      preset=preset)
     if args.print_config:
         print(config.to_yaml(cfg))
         return 0

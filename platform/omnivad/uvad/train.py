@@ -15,7 +15,7 @@ from torch import nn
 
 from omnivad.engine.harness import build_optimizer
 from omnivad.uvad.occ import weighted_occ_loss
-from omnivad.uvad.ws import make_bags, ws_loss
+from omnivad.uvad.ws import CropMean, make_bags, ws_loss
 
 
 def occ_epochs(model: nn.Module, opt: torch.optim.Optimizer, x: np.ndarray, w: np.ndarray, cfg: Any, seed: int,
@@ -90,7 +90,10 @@ class BagCursor:
 
 def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray, ahat: np.ndarray, cfg: Any,
                   seed: int, iters: int | None = None, device: str | torch.device = "cpu") -> list[float]:
-    """One WS "epoch" (§9.7): ``ws_iters`` iterations of ``ws_batch`` positive + negative bags, fresh Adam."""
+    """One WS "epoch" (§9.7): ``ws_iters`` iterations of ``ws_batch`` positive + negative bags, fresh Adam.
+
+    ``x``: the snippets' crop means (N, C) or every crop (N, K, C) (``uvad.ws_input``); bags are then
+    (B, L, C) or (B, K, L, C)."""
     rng = np.random.default_rng(seed)
     pos = np.flatnonzero(labels == 1)
     neg = np.flatnonzero(labels == 0)
@@ -101,6 +104,7 @@ def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray
     bags_n = make_bags(neg, ahat[neg], cfg.bag_size, rng, anchored)
     opt = build_optimizer(model.parameters(), "adam", cfg.ws_lr, cfg.ws_weight_decay)
     loss_fn = ws_loss(kind)
+    net = CropMean(model) if x.ndim == 3 and kind != "rtfm" else model
     model.train()
     xt = torch.from_numpy(x).to(device)
     losses = []
@@ -108,7 +112,8 @@ def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray
     for _ in range(iters if iters is not None else cfg.ws_iters):
         bp = torch.from_numpy(bags_pos.take(cfg.ws_batch, rng)).to(device)
         bn = torch.from_numpy(bags_neg.take(cfg.ws_batch, rng)).to(device)
-        loss, _ = loss_fn(model, xt[bp], xt[bn], cfg)
+        pos, neg = (xt[bp], xt[bn]) if x.ndim == 2 else (xt[bp].transpose(1, 2), xt[bn].transpose(1, 2))
+        loss, _ = loss_fn(net, pos, neg, cfg)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -118,11 +123,13 @@ def ws_iterations(model: nn.Module, kind: str, x: np.ndarray, labels: np.ndarray
 
 @torch.no_grad()
 def score_videos(model: nn.Module, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """s_j of every snippet: the WS model run on each whole video, (N,) float64."""
+    """s_j of every snippet: the WS model run on each whole video, (N,) float64; ``x`` (N, C), or (N, K, C) with
+    every crop, each crop run as its own sequence and the scores averaged over crops (§1.4)."""
     model.eval()
     out = np.zeros(int(offsets[-1]))
     for a, b in zip(offsets[:-1], offsets[1:]):
         if b > a:
-            s, _ = model(torch.from_numpy(x[a:b])[None])
-            out[a:b] = s[0].double().numpy()
+            v = torch.from_numpy(x[a:b])
+            s, _ = model(v[None] if v.dim() == 2 else v.transpose(0, 1).contiguous())
+            out[a:b] = s.mean(0).double().numpy()
     return out

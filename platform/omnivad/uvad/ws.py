@@ -107,12 +107,22 @@ def _topk_idx(mag: torch.Tensor, k: int, training: bool, p: float) -> torch.Tens
 
 
 def rtfm_loss(model: nn.Module, pos: torch.Tensor, neg: torch.Tensor, cfg: Any) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_WS = L_cls (Eq. 5) + α·L_sep (Eq. 4, code form) + λ_sp·||s⁺||₂ + λ_sm·Σ(s⁺_{t+1} − s⁺_t)² (§3.3)."""
+    """L_WS = L_cls (Eq. 5) + α·L_sep (Eq. 4, code form) + λ_sp·||s⁺||₂ + λ_sm·Σ(s⁺_{t+1} − s⁺_t)² (§3.3).
+
+    Bags ``pos``/``neg`` are (B, L, C) crop means or (B, K, L, C) with every crop (``uvad.ws_input=crops``, the
+    RTFM code): each crop runs through the model; scores and feature magnitudes are averaged over the crops, the
+    top-k picked on those magnitudes, and L_sep pairs crop c of positive bag b with crop c of negative bag b."""
     b = pos.shape[0]
-    scores, feat = model(torch.cat([pos, neg], 0))
-    mag = feat.norm(dim=-1)
+    x = torch.cat([pos, neg], 0)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)  # one crop
+    n, k, length, c = x.shape
+    scores, feat = model(x.reshape(n * k, length, c))
+    scores = scores.view(n, k, length).mean(1)  # (2B, L)
+    feat = feat.view(n, k, length, feat.shape[-1])  # (2B, K, L, D)
+    mag = feat.norm(dim=-1).mean(1)
     idx = _topk_idx(mag.detach(), cfg.rtfm_k, model.training, cfg.dropout)
-    top_feat = feat.gather(1, idx.unsqueeze(-1).expand(-1, -1, feat.shape[-1])).mean(1)  # (2B, D)
+    top_feat = feat.gather(2, idx[:, None, :, None].expand(-1, k, -1, feat.shape[-1])).mean(2)  # (2B, K, D)
     top_score = scores.gather(1, idx).mean(1).clamp(1e-6, 1 - 1e-6)
     y = torch.cat([torch.ones(b), torch.zeros(neg.shape[0])]).to(scores)
     l_cls = F.binary_cross_entropy(top_score, y)
@@ -125,6 +135,22 @@ def rtfm_loss(model: nn.Module, pos: torch.Tensor, neg: torch.Tensor, cfg: Any) 
     l_sm = ((s_pos[1:] - s_pos[:-1]) ** 2).sum()
     loss = l_cls + cfg.rtfm_alpha * l_sep + cfg.rtfm_sparsity * l_sp + cfg.rtfm_smooth * l_sm
     return loss, {"cls": float(l_cls.detach()), "sep": float(l_sep.detach())}
+
+
+class CropMean(nn.Module):
+    """A WS model on bags with every crop: x (B, K, L, C) → its scores and features averaged over the K crops
+    (for the registered WS models, whose losses take (B, L) scores; RTFM's loss handles crops itself)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() == 3:
+            return self.inner(x)
+        b, k, length, c = x.shape
+        scores, feat = self.inner(x.reshape(b * k, length, c))
+        return scores.view(b, k, length).mean(1), feat.view(b, k, length, -1).mean(1)
 
 
 def ws_loss(kind: str) -> Any:

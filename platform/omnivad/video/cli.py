@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from omnivad.cli_args import add_preset_arg
+
 
 def add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--videos", required=True, help="a video file or a directory/prefix of videos (path or s3://)")
@@ -14,6 +16,7 @@ def add_extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--annotations", help="abnormal intervals: 'name [category] start end [start end ...]' per line")
     p.add_argument("--report", help="report JSON (default: <out>/reports/extract-<domain>-<split>.json)")
     p.add_argument("--config", help="YAML/JSON config file (section `video`)")
+    add_preset_arg(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set video.resize=256 (repeatable)")
     p.add_argument("--backbone", help="i3d | r3d18")
@@ -42,7 +45,7 @@ def extract_main(args: argparse.Namespace) -> int:
         "video.batch_size": args.batch_size, "video.actors": args.actors, "video.use_gpu": args.use_gpu,
     }
     overrides = config.flag_overrides(flags)
-    cfg = config.load(args.config, overrides + list(args.overrides))
+    cfg = config.load(args.config, overrides + list(args.overrides), preset=getattr(args, "preset", None))
     if args.print_config:
         print(config.to_yaml(cfg))
         return 0

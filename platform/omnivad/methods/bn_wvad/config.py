@@ -48,6 +48,13 @@ class BNWVADConfig(Section):
     score: Literal["product", "classifier", "dfm"] = Field(
         default="product", description="§2.8 test score p·(DFM1+DFM2); Table 5's Pred./DFM columns"
     )
+    batching: Literal["videos", "crop_samples"] = Field(
+        default="videos",
+        description="§1.3/§3: videos = every real crop of the step's videos is a sample; crop_samples = the public "
+        "code's batches: samples_per_class normal + samples_per_class abnormal (video, crop) samples per step, drawn "
+        "from the step's videos (one crop per video first; give data.batch_per_class >= samples_per_class)",
+    )
+    samples_per_class: int = Field(default=64, ge=1, description="§3 crop_samples: normal (and abnormal) samples per step (64)")
 
     @field_validator("head_ratios")
     @classmethod

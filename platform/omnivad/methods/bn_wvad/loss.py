@@ -1,7 +1,8 @@
 """BN-WVAD selection and losses (spec ``bn_wvad.md`` §2.6–§2.7, §7.2, §7.6).
 
 Crops are samples (§1.3, §7.15): the real crops of the batch's videos run through the model together (one BatchNorm
-batch), each with its video's label. Shapes: N samples, T snippets, C hidden channels.
+batch), each with its video's label (``bn_wvad.batching=videos``), or 64 + 64 of them drawn as the public code's
+batches (``crop_samples``, :func:`crop_sample_batch`). Shapes: N samples, T snippets, C hidden channels.
 """
 
 from __future__ import annotations
@@ -85,6 +86,39 @@ def crop_samples(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return batch.x[mask], y, dom
 
 
+def crop_sample_batch(batch: Batch, per_class: int, generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """§1.3/§3 the public code's batches (``bn_wvad.batching=crop_samples``): ``per_class`` normal then ``per_class``
+    abnormal (video, crop) samples (N,T,C), with labels (N,) and domain indices (N,), drawn without replacement
+    from the real crops of batch.x (B,K,T,C). The draw spreads over videos first (one random crop of every video, in
+    random order, then second crops, ...), so with ``per_class`` videos per class each sample is another video's
+    crop. A class with fewer real crops gives all of them. The draw uses torch's CPU generator (checkpointed)."""
+    mask = batch.mask.detach().to("cpu", torch.bool)
+    b, k = mask.shape
+    if bool((mask.sum(1) == 0).any()):
+        raise ValueError("every video needs at least one real crop (mask all False for some video)")
+    vid = torch.arange(b).view(-1, 1).expand(-1, k)[mask]
+    crop = torch.arange(k).view(1, -1).expand(b, -1)[mask]
+    y_all = batch.y.detach().to("cpu")[vid]
+    picks = []
+    for label in (0, 1):
+        sel = torch.nonzero(y_all.round() == label).view(-1)
+        if not len(sel):
+            continue
+        u = torch.rand(len(sel), generator=generator, dtype=torch.float64)
+        order = torch.argsort(vid[sel].double() + u)  # grouped by video, crops in random order
+        sv = vid[sel][order]
+        pos = torch.arange(len(sv))
+        start = torch.ones(len(sv), dtype=torch.bool)
+        start[1:] = sv[1:] != sv[:-1]
+        rank = pos - torch.cummax(pos * start, dim=0).values  # a crop's position within its video
+        u2 = torch.rand(len(sv), generator=generator, dtype=torch.float64)
+        picks.append(sel[order][torch.argsort(rank.double() + u2)][:per_class])
+    idx = torch.cat(picks)
+    v, c = vid[idx].to(batch.x.device), crop[idx].to(batch.x.device)
+    return batch.x[v, c], batch.y.to(batch.x.device)[v], batch.dom.to(batch.x.device)[v]
+
+
 def ratios_for(cfg: Config, domain: str | None) -> tuple[float, float]:
     """(ρ_s, ρ_b) of a domain: ``rho_sample``/``rho_batch`` when set, else the domain's per-dataset default."""
     c = cfg.bn_wvad
@@ -98,7 +132,7 @@ def bn_wvad_loss(model: torch.nn.Module, net: BNWVADNet, batch: Batch, cfg: Conf
     Selection groups: each domain of the batch with its own (ρ_s, ρ_b) (``selection_scope=domain``), or the whole
     batch with ``rho_sample``/``rho_batch`` or ``rho_default`` (``batch``); the MPP mean runs over every group's pairs."""
     c = cfg.bn_wvad
-    x, y, dom = crop_samples(batch)
+    x, y, dom = crop_sample_batch(batch, c.samples_per_class) if c.batching == "crop_samples" else crop_samples(batch)
     out = model(x)
     nrm = y < 0.5
     if not bool(nrm.any()) or bool(nrm.all()):

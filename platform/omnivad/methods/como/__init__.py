@@ -36,7 +36,7 @@ CLAVCoMoConfig = CoMoConfig
 
 def _como_kwargs(c: CoMoConfig) -> dict[str, object]:
     return {"ica_kernel": c.ica_kernel, "nodes": c.nodes, "states": c.states, "context_fraction": c.context_fraction,
-            "context_nodes": c.context_nodes, "fusion": c.fusion}
+            "context_nodes": c.context_nodes, "fusion": c.fusion, "ica": c.ica, "como": c.como}
 
 
 def build_net(cfg: Config, domains: list[str], feature_dim: int) -> CLAVCoMoNet:

@@ -13,6 +13,11 @@ class CoMoConfig(Section):
     """CLAV+CoMo (``model.method=como``), ../shared/specs/clav_como.md. Defaults are the paper's (§4) and the
     spec's chosen readings (§8); each ``Literal`` option's second value is the spec's alternative."""
 
+    ica: bool = Field(default=True, description="Table 2a/3: the ICA module; false: F = B (no ICA parameters)")
+    como: bool = Field(
+        default=True,
+        description="Table 2a/5: the CoMo module; false (§7): no S_R, F_R, L_dist(F_R), L_int, L_obj; score S only",
+    )
     ica_kernel: Literal[1, 3] = Field(default=3, description="§8.2: kernel of the ICA Conv1D (1: per-snippet MFM)")
     hidden: int = Field(default=512, ge=1, description="FC1 width of the score head (RTFM)")
     embed_dim: int = Field(default=128, ge=1, description="d: FC2 embedding fed to CSN/CSA")

@@ -60,15 +60,17 @@ def bce(p: torch.Tensor, y: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     return -(y * torch.log(p) + (1 - y) * torch.log(1 - p))
 
 
-def mil_loss(s: torch.Tensor, s_r: torch.Tensor, y: torch.Tensor, k: int, mode: str = "per-score") -> torch.Tensor:
+def mil_loss(s: torch.Tensor, s_r: torch.Tensor | None, y: torch.Tensor, k: int, mode: str = "per-score") -> torch.Tensor:
     """Eq. 9: BCE over the 2K selected scores, K from S and K from S_R (each by its own ranking), mean over
-    videos (``per-score``); ``mean``: BCE of each stream's top-K mean, the two averaged. s, s_r (B,T), y (B,)."""
-    top = torch.cat([s.gather(1, topk_indices(s, k)), s_r.gather(1, topk_indices(s_r, k))], dim=1)  # (B,2K)
+    videos (``per-score``); ``mean``: BCE of each stream's top-K mean, the two averaged. s, s_r (B,T), y (B,).
+    ``s_r`` None (no CoMo module): the K scores of S alone."""
+    streams = [s] if s_r is None else [s, s_r]
+    tops = [v.gather(1, topk_indices(v, k)) for v in streams]
+    top = torch.cat(tops, dim=1)  # (B,2K), or (B,K) without S_R
     yy = y.to(top.dtype).view(-1, 1)
     if mode == "per-score":
         return bce(top, yy.expand_as(top)).mean()
-    kk = top.shape[1] // 2
-    means = torch.stack([top[:, :kk].mean(1), top[:, kk:].mean(1)], dim=1)
+    means = torch.stack([t.mean(1) for t in tops], dim=1)
     return bce(means, yy.expand_as(means)).mean()
 
 
@@ -138,6 +140,25 @@ def minmax(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (v - lo) / (hi - lo).clamp(min=eps)
 
 
+def aux_terms(out: dict[str, torch.Tensor], flow: torch.Tensor | None, objects: torch.Tensor | None, mask: torch.Tensor,
+              intensity_norm: str, note: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_int = L1(S_int, I) and L_obj = L1(S_obj, O[G]) (§2.4.1-2), means over the real crops (mask (B,K)); a
+    missing signal gives 0, said once in the log with ``note`` appended (None: silently, e.g. without CoMo)."""
+    w = mask.to(out["s"].dtype)
+    l_int = l_obj = out["s"].new_zeros(())
+    if flow is not None:
+        target = minmax(flow) if intensity_norm == "video-minmax" else flow
+        l_int = (((out["s_int"] - target.unsqueeze(1)).abs().mean(-1)) * w).sum() / w.sum()
+    elif note is not None:
+        say_once("como: the batch has no side_flow (motion intensity) — L_int is off" + note)
+    if objects is not None:
+        o = gather_time(objects.unsqueeze(1).expand(-1, mask.shape[1], -1, -1), out["ctx_idx"])  # (B,K,Nc,C)
+        l_obj = (((out["s_obj"] - o).abs().mean(dim=(-1, -2))) * w).sum() / w.sum()
+    elif note is not None:
+        say_once("como: the batch has no side_objects (object classes) — L_obj is off" + note)
+    return l_int, l_obj
+
+
 # ---------------------------------------------------------------------------------------------- total
 def forward_crops(model: torch.nn.Module, x: torch.Tensor, objects: bool | None = None) -> dict[str, torch.Tensor]:
     """Run the model on every crop of x (B,K,T,C); outputs reshaped to (B,K,...)."""
@@ -163,39 +184,30 @@ def como_loss(model: torch.nn.Module, batch: Batch, cfg: Config) -> tuple[torch.
     use_side = c.side_signals == "auto"
     flow = side.get("flow") if use_side else None
     objects = side.get("objects") if use_side else None
+    if not net.como.use_como:  # Table 2a "w/o CoMo" (§7): no S_R, F_R, L_dist(F_R) or L_aux
+        flow = objects = None
     if objects is not None and objects.shape[-1] != net.object_classes:
         raise ValueError(f"como.object_classes is {net.object_classes}, the batch's side_objects have "
                          f"{objects.shape[-1]} classes")
     out = forward_crops(model, x, objects=objects is not None)
-    s, s_r = crop_mean(out["s"], mask), crop_mean(out["s_r"], mask)  # (B,T)
+    s = crop_mean(out["s"], mask)  # (B,T)
+    s_r = crop_mean(out["s_r"], mask) if "s_r" in out else None
     normal, abnormal = y == 0, y == 1
 
     l_mil = mil_loss(s, s_r, y, c.k, c.mil)
-    idx, idx_r = topk_indices(s, c.k), topk_indices(s_r, c.k)
+    idx = topk_indices(s, c.k)
     l_cs = class_specific_loss(net, out["emb"], out["feat"], idx, y, mask, c.cs_detach)
     if bool(normal.any()) and bool(abnormal.any()):
         l_dist_f = relative_distance_loss(out["feat"], idx, normal, abnormal, mask, c.distance_margin, c.dist_pairs)
-        l_dist_r = relative_distance_loss(out["f_r"], idx_r, normal, abnormal, mask, c.distance_margin, c.dist_pairs)
+        l_dist_r = (relative_distance_loss(out["f_r"], topk_indices(s_r, c.k), normal, abnormal, mask,
+                                           c.distance_margin, c.dist_pairs) if s_r is not None else s.new_zeros(()))
     else:
         l_dist_f = l_dist_r = s.new_zeros(())
-    w = mask.to(s.dtype)
-    if flow is not None:
-        target = minmax(flow) if c.intensity_norm == "video-minmax" else flow
-        l_int = (((out["s_int"] - target.unsqueeze(1)).abs().mean(-1)) * w).sum() / w.sum()
-    else:
-        l_int = s.new_zeros(())
-        say_once("como: the batch has no side_flow (motion intensity) — L_int is off"
-                 + (" (como.side_signals=ignore)" if not use_side else ""))
-    if objects is not None:
-        o = gather_time(objects.unsqueeze(1).expand(-1, x.shape[1], -1, -1), out["ctx_idx"])  # (B,K,Nc,C)
-        l_obj = (((out["s_obj"] - o).abs().mean(dim=(-1, -2))) * w).sum() / w.sum()
-    else:
-        l_obj = s.new_zeros(())
-        say_once("como: the batch has no side_objects (object classes) — L_obj is off"
-                 + (" (como.side_signals=ignore)" if not use_side else ""))
-    abn_s, abn_r = s[abnormal], s_r[abnormal]
-    l_smooth = smoothness(abn_s) + smoothness(abn_r)
-    l_sparse = sparsity(abn_s) + sparsity(abn_r)
+    note = ("" if use_side else " (como.side_signals=ignore)") if net.como.use_como else None
+    l_int, l_obj = aux_terms(out, flow, objects, mask, c.intensity_norm, note)
+    abn = [v[abnormal] for v in (s, s_r) if v is not None]
+    l_smooth = sum((smoothness(v) for v in abn), s.new_zeros(()))
+    l_sparse = sum((sparsity(v) for v in abn), s.new_zeros(()))
     total = (l_mil + c.cs_weight * l_cs + c.dist_weight * (l_dist_f + l_dist_r) + c.int_weight * l_int
              + c.obj_weight * l_obj + c.smooth_weight * l_smooth + c.sparse_weight * l_sparse)
     logs = {

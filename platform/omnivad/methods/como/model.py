@@ -60,6 +60,8 @@ class CoMo(nn.Module):
         context_fraction: float = 0.8,
         context_nodes: str = "broadcast",
         fusion: str = "nodes",
+        ica: bool = True,
+        como: bool = True,
     ) -> None:
         super().__init__()
         if context_nodes not in ("broadcast", "own-projection"):
@@ -73,7 +75,14 @@ class CoMo(nn.Module):
         self.context_fraction = float(context_fraction)
         self.context_nodes = context_nodes
         self.fusion = fusion
-        self.ica_conv = nn.Conv1d(d, 2 * d, kernel_size=ica_kernel, padding=ica_kernel // 2)
+        self.use_ica, self.use_como = bool(ica), bool(como)  # Table 2a ablations: no ICA (F = B), no CoMo (F only)
+        if self.use_ica:
+            self.ica_conv = nn.Conv1d(d, 2 * d, kernel_size=ica_kernel, padding=ica_kernel // 2)
+        if self.use_como:
+            self._build_como(d, nodes, states, context_nodes, fusion)
+        xavier_init(self)
+
+    def _build_como(self, d: int, nodes: int, states: int, context_nodes: str, fusion: str) -> None:
         # dynamic and context paths
         self.dyn1 = nn.Conv1d(d, 512, kernel_size=1)
         self.dyn2 = nn.Conv1d(512, 1, kernel_size=1)
@@ -89,14 +98,16 @@ class CoMo(nn.Module):
         cat_nodes, cat_states = (2 * nodes, states) if fusion == "nodes" else (nodes, 2 * states)
         self.fuse_node = nn.Conv1d(cat_nodes, nodes, kernel_size=1)
         self.fuse_state = nn.Linear(cat_states, states, bias=False)
-        xavier_init(self)
 
     def streams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x (N,T,D) → feat F (N,T,D), s_int (N,T), ctx_idx (N,Nc), h_ctx (N,Nc,D), f_r (N,T,st)."""
+        """x (N,T,D) → feat F (N,T,D), s_int (N,T), ctx_idx (N,Nc), h_ctx (N,Nc,D), f_r (N,T,st); without CoMo
+        (``como=False``) feat only, and without ICA (``ica=False``) feat is x itself."""
         if x.dim() != 3 or x.shape[-1] != self.feature_dim:
             raise ValueError(f"expected x of shape (N, T, {self.feature_dim}), got {tuple(x.shape)}")
         t = x.shape[1]
-        feat = ica(self.ica_conv, x)
+        feat = ica(self.ica_conv, x) if self.use_ica else x
+        if not self.use_como:
+            return {"feat": feat}
         # dynamic path → the N lowest predicted motion intensities, in temporal order (a hard choice)
         s_int = torch.sigmoid(_conv(self.dyn2, F.relu(_conv(self.dyn1, feat)))).squeeze(-1)
         nc = context_count(t, self.context_fraction)
@@ -121,11 +132,11 @@ class CoMoTrunk(CoMo):
 
     def __init__(self, feature_dim: int, **kwargs: Any) -> None:
         super().__init__(feature_dim, **kwargs)
-        self.out_dim = self.feature_dim + self.states
+        self.out_dim = self.feature_dim + (self.states if self.use_como else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.streams(x)
-        return torch.cat([out["feat"], out["f_r"]], dim=-1)
+        return torch.cat([out["feat"], out["f_r"]], dim=-1) if self.use_como else out["feat"]
 
 
 class CLAVCoMoNet(nn.Module):
@@ -158,8 +169,9 @@ class CLAVCoMoNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.csn = nn.Sequential(nn.Linear(embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, d))
         self.csa = nn.Sequential(nn.Linear(embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, d))
-        self.obj_head = nn.Sequential(nn.Linear(d, 512), nn.ReLU(), nn.Linear(512, object_classes))
-        self.fc_r = nn.Linear(self.como.states, 1)
+        if self.como.use_como:  # the object classifier and S_R's FC belong to the CoMo module
+            self.obj_head = nn.Sequential(nn.Linear(d, 512), nn.ReLU(), nn.Linear(512, object_classes))
+            self.fc_r = nn.Linear(self.como.states, 1)
         xavier_init(self)
 
     # ------------------------------------------------------------------ domains (one shared head)
@@ -186,11 +198,13 @@ class CLAVCoMoNet(nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor, objects: bool | None = None) -> dict[str, torch.Tensor]:
         """x (N,T,D) → the :meth:`CoMo.streams` plus emb (N,T,d), s (N,T), s_r (N,T) and, when ``objects``
-        (default: in training mode), s_obj (N,Nc,C)."""
+        (default: in training mode), s_obj (N,Nc,C); without the CoMo module (``como=False``) no s_r, s_obj."""
         out = self.como.streams(x)
         emb = self.drop(F.relu(self.fc2(self.drop(F.relu(self.fc1(out["feat"]))))))
         out["emb"] = emb
         out["s"] = torch.sigmoid(self.fc3(emb)).squeeze(-1)
+        if not self.como.use_como:
+            return out
         out["s_r"] = torch.sigmoid(self.fc_r(out["f_r"])).squeeze(-1)
         if objects if objects is not None else self.training:
             out["s_obj"] = torch.sigmoid(self.obj_head(out["h_ctx"]))
