@@ -124,7 +124,7 @@ class ScalingConfig(Section):
 
 
 class ProtocolConfig(Section):
-    name: Literal["single", "E1", "E2", "E3", "E4"] = "E1"
+    name: Literal["single", "E1", "E2", "E3", "E4", "ubnormal-open"] = "E1"
     folds: int = Field(default=1, ge=1, description="folds to run (≤ benchmark.folds)")
     targets: list[str] | None = Field(default=None, description="E2-E4 targets (default: all domains)")
     e4_start: Literal["E1", "E2", "both"] = "both"
