@@ -37,7 +37,13 @@ class CorpusView:
 
     @classmethod
     def of(cls, corpus: Any, cfg: Config) -> CorpusView:
-        return cls(corpus.uri, {d: list(e.splits) for d, e in corpus.manifest.domains.items()}, cfg.ubnormal.domain)
+        """The corpus's domains (only those of ``corpus.domains`` when it is set, each checked)."""
+        splits = {d: list(e.splits) for d, e in corpus.manifest.domains.items()}
+        for d in cfg.corpus.domains or []:
+            if d not in splits:
+                raise ConfigError(f"corpus.domains: {d!r} is not in {corpus.uri} ({', '.join(splits)})")
+        keep = cfg.corpus.domains or list(splits)
+        return cls(corpus.uri, {d: splits[d] for d in keep}, cfg.ubnormal.domain)
 
     @property
     def domains(self) -> list[str]:
