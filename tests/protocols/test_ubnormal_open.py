@@ -150,11 +150,14 @@ def ubnormal_corpus(uri: str) -> str:
     from omnivad.corpus.format import write_videos
     from omnivad.corpus.synth import SynthConfig, generate
 
-    vids = generate(SynthConfig(domain_names=["A", "B", "UBN"], videos_per_domain=16, test_videos_per_domain=6, dim=8,
+    vids = generate(SynthConfig(domain_names=["A", "B", "UBN"], videos_per_domain=16, test_videos_per_domain=10, dim=8,
                                 min_snippets=8, max_snippets=12, seed=4))
-    for i, v in enumerate(sorted((v for v in vids if v.domain == "UBN" and v.split == "train"), key=lambda v: v.video_id)):
+    ubn_train = sorted((v for v in vids if v.domain == "UBN" and v.split == "train"), key=lambda v: v.video_id)
+    for i, v in enumerate(ubn_train):
         if i % 4 == 0:
             v.split = "validation"
+    dropped = {id(v) for v in [v for v in ubn_train if v.label == 1][::2]}  # UBnormal's abnormal shortfall: 4 of 8 left
+    vids = [v for v in vids if id(v) not in dropped]
     write_videos(uri, vids, feature_dim=8)
     return uri
 
@@ -169,6 +172,12 @@ def test_open_set_benchmark_of_a_stored_corpus(tmp_path):
     fd = bench.folds[0]
     stored = {r["video_id"]: r["split"] for r in corpus.index() if r["domain"] == "UBN"}
     assert {stored[v] for v in fd.train["UBN"]} == {"train", "validation"}
-    assert {stored[v] for v in fd.test["UBN"]} == {"test"} and len(fd.test["UBN"]) == 6
-    assert len(fd.train["UBN"]) == len(fd.train["A"]) == 16  # the pool (16) is the smallest one here
-    assert set(bench.locations({"UBN": fd.train["UBN"]})["UBN"].values()) == {("UBN", "validation")}
+    assert {stored[v] for v in fd.test["UBN"]} == {"test"} and len(fd.test["UBN"]) == 10
+    assert (len(fd.train["UBN"]), len(fd.train["A"])) == (12, 16)  # 8 N + the 4 A of its pool; the others 8 + 8
+    assert ("UBN", "validation") in set(bench.locations({"UBN": fd.train["UBN"]})["UBN"].values())
+    jobs = [Job(("0", "open"), [], ["A", "B", "UBN"], {"per_domain": {d: {"auc": 0.7} for d in ("A", "B", "UBN")},
+                                                       "checkpoint": "c", "selected": "final"})]
+    fill = config.load(overrides=["benchmark.folds=1", "ubnormal.resplit=fill"])
+    info = get_protocol("ubnormal-open").aggregate(fill, jobs, ["A", "B", "UBN"], corpus=corpus)["open_set"]
+    assert info["resplit"] == info["mode"] == "fill" and info["pool"]["abnormal"] == info["volumes"]["abnormal"] == 8
+    assert len(info["seen_test_videos"]) == 4 and {stored[v] for v in info["seen_test_videos"]} == {"test"}

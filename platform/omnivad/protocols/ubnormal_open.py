@@ -152,6 +152,8 @@ class UBnormalOpen(Protocol):
         refs = [j.result["per_domain"][ubn] for j in jobs if j.key[1] == REFERENCE]
         out["reference"] = {ubn: domain_summary(cfg, corpus, ubn, refs)} if refs else {}
         out["open_set"] = {"domain": ubn, "resplit": cfg.ubnormal.resplit}
+        if corpus is not None:  # the re-split's counts (deterministic: the benchmark's own draw)
+            out["open_set"].update(open_set_benchmark(cfg, corpus.index(), domains)[1])
         return out
 
     def table(self, results: list[dict[str, Any]]) -> str:
