@@ -26,6 +26,10 @@ def run_main(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(cfg))
         return 0
+    from omnivad.cli_reproduce import paper_run_main
+
+    if (code := paper_run_main(args, cfg)) is not None:
+        return code
     if getattr(args, "methods", None):
         if args.method:
             raise OmnivadError("give --method or --methods, not both")
@@ -210,7 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plot(sub)
     _add_runs(sub)
     _add_config(sub)
-    __import__("omnivad.cli_analyze", fromlist=["add_analyze"]).add_analyze(sub)
+    from omnivad.cli_analyze import add_analyze
+    from omnivad.cli_reproduce import add_reproduce
+
+    add_analyze(sub)
+    add_reproduce(sub)
     return p
 
 
@@ -220,6 +228,9 @@ Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
 def _add_run(sub: Subparsers) -> None:
     run = sub.add_parser("run", help="train and evaluate a protocol (jobs/mdvad.py)", description="train and evaluate a protocol (single, E1-E4) or compare methods (--methods, Table 10)")
     add_run_args(run)
+    from omnivad.cli_reproduce import add_paper_run_args
+
+    add_paper_run_args(run)
     run.set_defaults(func=run_main)
 
 

@@ -57,8 +57,7 @@ class CorpusConfig(Section):
 
 
 class BenchmarkConfig(Section):
-    volume: Literal["balanced", "original"] = Field(default="balanced", description="balanced: the same sampled volume "
-        "per domain (MDVAD Table 4); original: each domain's whole own training split, no merged sets (Table 2)")
+    volume: Literal["balanced", "original"] = Field(default="balanced", description="balanced: the same sampled volume per domain (MDVAD Table 4); original: each domain's whole own training split, no merged sets (Table 2)")
     volume_normal: int | None = Field(default=None, ge=1, description="normal training videos per domain (default: smallest domain's)")
     volume_abnormal: int | None = Field(default=None, ge=1, description="abnormal training videos per domain (default: smallest domain's)")
     folds: int = Field(default=3, ge=1)
@@ -101,8 +100,7 @@ class TrainConfig(Section):
     max_failures: int = Field(default=3, ge=-1, description="worker failures Ray Train recovers from (from the latest checkpoint); -1: unlimited")
     precision: Literal["fp32", "bf16"] = Field(default="fp32", description="autocast of training steps and scoring (engine/precision.py)")
     compile: bool = Field(default=False, description="torch.compile the model for training steps (CPU and GPU)")
-    grad_clip: float | None = Field(default=None, gt=0, description="clip each optimizer's gradient norm to this "
-                                    "before its step (every method; BN-WVAD's code: 1.0); None: no clipping")
+    grad_clip: float | None = Field(default=None, gt=0, description="clip each optimizer's gradient norm to this before its step (every method; BN-WVAD's code: 1.0); None: no clipping")
 
 
 class MetricsConfig(Section):
@@ -129,7 +127,7 @@ class ScalingConfig(Section):
 
 
 class ProtocolConfig(Section):
-    name: Literal["single", "E1", "E2", "E3", "E4"] = "E1"
+    name: Literal["single", "E1", "E2", "E3", "E4", "ubnormal-open"] = "E1"
     folds: int = Field(default=1, ge=1, description="folds to run (≤ benchmark.folds)")
     targets: list[str] | None = Field(default=None, description="E2-E4 targets (default: all domains)")
     e4_start: Literal["E1", "E2", "both"] = "both"

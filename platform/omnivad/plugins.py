@@ -14,3 +14,4 @@ import omnivad.uvad.config  # noqa: F401
 import omnivad.video.config  # noqa: F401
 import omnivad.zxvad.config  # noqa: F401
 import omnivad.tracking  # noqa: F401
+import omnivad.paper.config  # noqa: F401

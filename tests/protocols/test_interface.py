@@ -61,7 +61,8 @@ def test_every_protocol_splits_and_plans(bench, tmp_path):
 
     for name in list_protocols():
         p = get_protocol(name)
-        cfg = config.load(overrides=[f"protocol.name={name}", "protocol.folds=2", "benchmark.folds=2"])
+        extra = ["ubnormal.domain=C"] if name == "ubnormal-open" else []  # it needs a UBnormal domain
+        cfg = config.load(overrides=[f"protocol.name={name}", "protocol.folds=2", "benchmark.folds=2", *extra])
         sp = protocol_splits(bench, name, 1, "B")
         assert isinstance(sp, ProtocolSplit) and sp.protocol == name and sp == p.splits(bench, 1, "B")
         jobs = p.plan(cfg, FakeCorpus, bench, list(bench.domains))
@@ -75,7 +76,7 @@ def test_only_e1_and_e2_are_search_objectives(bench):
     domains = list(bench.domains)
     assert [r["key"] for r in get_protocol("E1").search_runs(cfg, bench, "/c", domains, 0, domains)] == ["E1"]
     assert [r["key"] for r in get_protocol("E2").search_runs(cfg, bench, "/c", domains, 0, domains)] == domains
-    for name in ("single", "E3", "E4"):
+    for name in ("single", "E3", "E4", "ubnormal-open"):
         with pytest.raises(ConfigError, match=f"protocol {name} cannot be a search objective"):
             get_protocol(name).search_runs(cfg, bench, "/c", domains, 0, domains)
 

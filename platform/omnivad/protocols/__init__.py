@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from omnivad.protocols.base import Protocol, get_protocol, list_protocols, register
-from omnivad.protocols import single, e1, e2, e3, e4  # noqa: E402,F401,I001  (register the built-in protocols)
+from omnivad.protocols import single, e1, e2, e3, e4, ubnormal_open  # noqa: E402,F401,I001  (register the built-in protocols)
 
 if TYPE_CHECKING:
     from omnivad.corpus.benchmark import Benchmark, ProtocolSplit

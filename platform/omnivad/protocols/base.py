@@ -46,6 +46,13 @@ class Protocol(ABC):
 
     # -- planning
 
+    def benchmark(self, cfg: Config, corpus: Corpus, domains: list[str]) -> Benchmark:
+        """The benchmark this protocol's runs use (the MDVAD benchmark of ``domains`` by default; a protocol that
+        re-splits a domain, e.g. ``ubnormal-open``, overrides it)."""
+        from omnivad.corpus.benchmark import build_benchmark
+
+        return build_benchmark(corpus, cfg.benchmark, domains)
+
     def plan(self, cfg: Config, corpus: Corpus, bench: Benchmark, domains: list[str]) -> list[Job]:
         """The jobs of this protocol over ``protocol.folds`` folds, fold by fold."""
         from omnivad.protocols.common import Planner

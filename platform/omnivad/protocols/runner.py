@@ -20,7 +20,7 @@ from typing import Any
 
 from omnivad import storage
 from omnivad.config import Config, dump
-from omnivad.corpus.benchmark import Benchmark, build_benchmark
+from omnivad.corpus.benchmark import Benchmark
 from omnivad.corpus.format import Corpus
 from omnivad.protocols.base import get_protocol
 from omnivad.protocols.common import (  # noqa: F401  (re-exported)
@@ -151,7 +151,7 @@ def prepare(cfg: Config) -> tuple[Corpus, list[str], Benchmark, str, str]:
     if cfg.protocol.folds > cfg.benchmark.folds:
         raise ValueError(f"protocol.folds ({cfg.protocol.folds}) > benchmark.folds ({cfg.benchmark.folds})")
     fingerprint = corpus.fingerprint()
-    bench = build_benchmark(corpus, cfg.benchmark, domains)
+    bench = get_protocol(cfg.protocol.name).benchmark(cfg, corpus, domains)
     return corpus, domains, bench, fingerprint, config_hash(cfg, fingerprint, bench)
 
 
@@ -212,21 +212,27 @@ def comparison_rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str,
     return rows
 
 
+def entry_config(cfg: Config, entry: str | None, **overrides: Any) -> Config:
+    """``cfg`` with one ``--methods`` entry's method/trunk/AC (``METHOD[@TRUNK][+ac|+noac]``; None: none) and ``overrides``
+    (dotted keys, e.g. ``{"protocol.name": "single"}``) applied, validated."""
+    from omnivad.config import apply_override
+
+    data = dump(cfg)
+    for k, v in {**(parse_method_entry(entry) if entry else {}), **overrides}.items():
+        apply_override(data, f"{k}={json.dumps(v)}")
+    return Config.model_validate(data)
+
+
 def run_comparison(cfg: Config, entries: list[str]) -> dict[str, Any]:
     """Run ``cfg.protocol`` once per ``--methods`` entry (each with its own config hash and results directory),
     then write ``table10.json`` / ``table10.md`` (MDVAD Table 10 layout: one row per method) under ``storage.out``."""
-    from omnivad.config import apply_override
-
     if not entries:
         raise ValueError("--methods: expected at least one method")
-    overrides = [parse_method_entry(e) for e in entries]  # every entry checked before anything trains
+    configs = [entry_config(cfg, e) for e in entries]  # every entry checked before anything trains
     results: list[tuple[str, dict[str, Any]]] = []
-    for entry, ov in zip(entries, overrides):
-        data = dump(cfg)
-        for k, v in ov.items():
-            apply_override(data, f"{k}={json.dumps(v)}")
+    for entry, entry_cfg in zip(entries, configs):
         log(f"comparison: {entry} ({len(results) + 1}/{len(entries)})")
-        results.append((entry, run_protocol(Config.model_validate(data))))
+        results.append((entry, run_protocol(entry_cfg)))
     rows = comparison_rows(results)
     md = comparison_table(rows)
     out_dir = storage.join(cfg.storage.out, f"{cfg.protocol.name}-compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")

@@ -86,15 +86,21 @@ def write_report(inp: RunInputs, figures: list[Path]) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     res = inp.results or inp.table10 or {}
     title = f"omnivad: {res.get('protocol', '')} {res.get('tag', '')} ({inp.run_dir.name})"
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Results</h2>",
+    body = ["<h2>Results</h2>",
             markdown_tables(_results_md(inp)) or "<p>(no results.md)</p>"]
     if res.get("config_hash"):
         body.append(f'<p class="note">config hash {html.escape(str(res["config_hash"]))}; '
                     f'selection {html.escape(str(res.get("selection")))}</p>')
     body += figure_sections(report_dir, figures)
+    return write_page(report_dir, title, body)
+
+
+def write_page(report_dir: Path, title: str, body: list[str]) -> Path:
+    """``report_dir/index.html``: a self-contained page of ``title`` and the HTML fragments ``body``."""
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+            + "\n".join([f"<h1>{html.escape(title)}</h1>", *body]) + "\n</body></html>\n")
+    report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
