@@ -33,8 +33,7 @@ def test_mdvad_plan_with_and_without_ubnormal():
     with_ubn = _status(rp.plan("mdvad", view(*SIX, "UBN")))
     assert list(with_ubn) == ["Table 4", "Table 5", "Table 6", "Table 7", "Table 8", "Tables 9, A5", "Table 10",
                               "Table 3", "Table A2"]
-    assert all(with_ubn[t] is None for t in list(with_ubn)[:7])
-    assert "needs omnivad.analysis" in with_ubn["Table 3"]  # the analyze hook, until that module lands
+    assert all(reason is None for reason in with_ubn.values())
     without = _status(rp.plan("mdvad", view(*SIX)))
     assert without["Tables 9, A5"] == "no UBnormal domain 'UBN' in the corpus (ubnormal.domain; domains: " + ", ".join(SIX) + ")"
     assert without["Table 5"] is None
@@ -92,11 +91,21 @@ def test_mdvad_reproduce_assembles_every_supported_table(corpus, tmp_path, monke
     monkeypatch.setattr(runner, "run_comparison", lambda cfg, entries: {"rows": [
         {"entry": e, "protocol": cfg.protocol.name, "method": e, "per_domain": {"UCFC": {"auc": 0.5}}, "mean_auc": 0.5,
          "n": 1} for e in entries]})
+    analysed: list[str] = []  # Table A2 analyses Table 4's (here faked) single run: its folder is what is asked for
+
+    def fake_conflicts(run_dir: str, *a: object) -> dict:
+        analysed.append(run_dir)
+        m = {"UCFC": {"UCFC": 0.0, "ST": 0.25}, "ST": {"UCFC": 0.125, "ST": 0.0}}
+        return {"domains": ["UCFC", "ST"], "matrix": m, "threshold": 0.5, "prediction": "frame", "n": 1}
+
+    monkeypatch.setattr("omnivad.analysis.conflicts.conflicts", fake_conflicts)
     assert main(["reproduce", "--paper", "mdvad", "--corpus", corpus, "--out", str(tmp_path)]) == 0
     report = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("report: "))
     md = (report / "report.md").read_text()
-    for title in ("### Table 5 — E1", "### Table 6 — E2", "### Table 7 — E3", "### Table 8 — E4", "### Table 10 —"):
+    for title in ("### Table 5 — E1", "### Table 6 — E2", "### Table 7 — E3", "### Table 8 — E4", "### Table 10 —",
+                  "### Scene discrepancy: EMD", "### Abnormal conflict: relative FPR/FNR"):
         assert title in md
+    assert len(analysed) == 1 and analysed[0].startswith("/runs/single-")  # the single run's folder
     assert "## Tables 9, A5\n\nSkipped: no UBnormal domain 'UBN'" in md
     assert {c[0] for c in calls} == {"single", "E1", "E2", "E3", "E4"}
     saved = json.loads((report / "reproduce.json").read_text())

@@ -10,7 +10,6 @@ skipped with the check's reason, printed in the plan and written into the report
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,17 +113,6 @@ def needs_any_tested(v: CorpusView) -> str | None:
     return None if v.tested() else "no domain with train and test splits"
 
 
-def needs_module(module: str, what: str) -> Check:
-    """Supported once ``module`` exists (an integrator hook: the analysis lands on another branch)."""
-    def check(v: CorpusView) -> str | None:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            return f"needs {module} ({what}), not installed in this build"
-        return None
-    return check
-
-
 def not_automated(why: str) -> Check:
     return lambda v: f"not automated: {why}"
 
@@ -188,14 +176,23 @@ def uvad_table(cfg: Config, v: CorpusView) -> dict[str, Any]:
     return {"markdown": uvad_table1(out).markdown() + "\n" + out["table"], "uri": out["run"]}
 
 
-def analysis(kind: str) -> Produce:
-    """INTEGRATOR hook: ``omnivad analyze <kind>`` (platform/omnivad/analysis/, another branch). Wire the call to
-    the analysis' entry point here; the plan shows the table as skipped until the module exists."""
-    def produce(cfg: Config, v: CorpusView) -> dict[str, Any]:
-        mod = importlib.import_module("omnivad.analysis")
-        out = mod.analyze(kind, cfg)  # INTEGRATOR: adapt to the analysis API ({"markdown", "uri"} expected)
-        return {"markdown": out["markdown"], "uri": out.get("uri")}
-    return produce
+def discrepancy_table3(cfg: Config, v: CorpusView) -> dict[str, Any]:
+    """MDVAD Table 3: ``omnivad analyze discrepancy`` on the MDVAD sources' training splits."""
+    from omnivad.analysis.discrepancy import discrepancy
+    from omnivad.report.tables import discrepancy_table
+
+    return {"markdown": discrepancy_table(discrepancy(str(cfg.corpus.uri), "train", v.others())), "uri": None}
+
+
+def conflicts_a2(cfg: Config, v: CorpusView) -> dict[str, Any]:
+    """MDVAD Table A2 (Eq. 8): ``omnivad analyze conflicts`` on the single-domain matrix of Table 4 (the same
+    run: a finished run is reused, not retrained)."""
+    from omnivad.analysis.conflicts import conflicts
+    from omnivad.report.tables import conflict_table
+
+    single = single_matrix("mil+noac", CorpusView.others)(cfg, v)
+    run_dir = str(single["uri"])  # the protocol run's folder (results.json, scores/)
+    return {"markdown": conflict_table(conflicts(run_dir)), "uri": run_dir}
 
 
 # ---------------------------------------------------------------------------------------------- the data table
@@ -211,11 +208,10 @@ TABLES: list[TableEntry] = [
                "domain", needs_ubnormal, paper_protocol("ubnormal-open")),
     TableEntry("mdvad", "Table 10", MDVAD_SOURCES, needs_domains(2),
                table10(("mmil", "como", "nullang-mil+ac"), ("E1", "E2", "E3", "E4"))),
-    # INTEGRATOR (omnivad analyze, platform/omnivad/analysis/): one line per analysis table, e.g.
-    TableEntry("mdvad", "Table 3", "omnivad analyze discrepancy", needs_module("omnivad.analysis", "omnivad analyze"),
-               analysis("discrepancy")),
-    TableEntry("mdvad", "Table A2", "omnivad analyze conflicts", needs_module("omnivad.analysis", "omnivad analyze"),
-               analysis("conflicts")),
+    TableEntry("mdvad", "Table 3", MDVAD_SOURCES + " (omnivad analyze discrepancy)", needs_domains(2),
+               discrepancy_table3),
+    TableEntry("mdvad", "Table A2", MDVAD_SOURCES + " (omnivad analyze conflicts on Table 4's run)", needs_domains(2),
+               conflicts_a2),
     TableEntry("bn-wvad", "Tables 1, 2, 6", "UCF, XD or ST domains with train and test splits",
                lambda v: None if any(v.find(d) for d in ("UCF", "XD", "ST")) else needs_dataset("UCF", "XD", "ST")(v),
                in_domain("bn-wvad", ("UCF", "XD", "ST"))),
