@@ -137,6 +137,14 @@ def test_killed_run_resumes_to_the_same_result(ray_local, corpus_uri, tmp_path):
     assert all(torch.equal(v, c["model"][k]) for k, v in a["model"].items() if isinstance(v, torch.Tensor))
     ma = evaluate_model(straight, corpus, corpus.domains)
     mb = evaluate_model(resumed, corpus, corpus.domains)
+    # a small test set is scored in this process; the Ray Data actor path gives the same outputs, bit for bit
+    from omnivad.engine.evaluate import score_test_outputs
+
+    here, actors = (score_test_outputs(straight, corpus, corpus.domains, in_process_bytes=b) for b in (1 << 30, 0))
+    assert {d: sorted(v) for d, v in here.items()} == {d: sorted(v) for d, v in actors.items()}
+    for d in here:
+        for vid, out in here[d].items():
+            assert set(out) == set(actors[d][vid]) and all(np.array_equal(out[k], actors[d][vid][k]) for k in out)
     assert ma["mean_auc"] == mb["mean_auc"]
     np.testing.assert_equal([ma["per_domain"][d]["auc"] for d in corpus.domains],
                             [mb["per_domain"][d]["auc"] for d in corpus.domains])

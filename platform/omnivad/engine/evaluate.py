@@ -70,27 +70,48 @@ class _Scorer:
 VideoOutputs = dict[str, np.ndarray]
 
 
-def score_test_outputs(
-    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1
-) -> dict[str, dict[str, VideoOutputs]]:
-    """``{domain: {video_id: {"scores": (T,), **aux}}}`` (float32) of the domains' test videos: one Ray Data
-    pass; ``aux`` are the method's :meth:`~omnivad.methods.base.Method.aux_scores` (``ac``)."""
-    import ray
+#: Test sets of at most this many bytes of features are scored in the calling process (the same :class:`_Scorer`
+#: code, no Ray Data actor to start: about 10 s less on a small corpus); larger ones by a Ray Data actor pool.
+IN_PROCESS_SCORING_BYTES = 256 << 20
 
-    from omnivad.data.ray_datasets import parts_dataset
+
+def feature_bytes_of_tests(corpus: Corpus, domains: list[str]) -> int:
+    """Bytes of the float32 features of the domains' test videos (from the index; nothing is read)."""
+    return sum(4 * int(r["n_snippets"]) * int(r["n_crops"]) * corpus.feature_dim
+               for d in domains for r in corpus.index(d, "test"))
+
+
+def score_test_outputs(
+    model_uri: str, corpus: Corpus, domains: list[str], concurrency: int = 1,
+    in_process_bytes: int = IN_PROCESS_SCORING_BYTES,
+) -> dict[str, dict[str, VideoOutputs]]:
+    """``{domain: {video_id: {"scores": (T,), **aux}}}`` (float32) of the domains' test videos; ``aux`` are the
+    method's :meth:`~omnivad.methods.base.Method.aux_scores` (``ac``). One Ray Data pass, or, for a test set of
+    at most ``in_process_bytes`` of features, the same reader and scorer in this process (every part verified
+    against its sha256 either way)."""
+    from omnivad.data.ray_datasets import _VerifiedPart, parts_dataset
 
     payload = ckpt.read_model(model_uri)
     parts = [p for d in domains for p in corpus.parts(d, "test")]
-    ds = parts_dataset(corpus, parts, ["domain", "video_id", "n_snippets", "n_crops", "features"])
-    out = ds.map_batches(
-        _Scorer,
-        fn_constructor_args=(ray.put(payload),),
-        batch_format="pyarrow",
-        batch_size=8,
-        concurrency=concurrency,
-    )
+    columns = ["domain", "video_id", "n_snippets", "n_crops", "features"]
     got: dict[str, dict[str, VideoOutputs]] = {d: {} for d in domains}
-    for row in out.iter_rows():
+    if feature_bytes_of_tests(corpus, domains) <= in_process_bytes:
+        threads = torch.get_num_threads()
+        try:
+            scorer = _Scorer(payload)
+            read = _VerifiedPart(corpus, columns)
+            tables = [scorer(read({"path": [p["path"]], "sha256": [p["sha256"]], "rows": [p.get("rows", 0)]}))
+                      for p in parts]
+        finally:
+            torch.set_num_threads(threads)
+        rows: Any = (row for t in tables for row in t.to_pylist())
+    else:
+        import ray
+
+        ds = parts_dataset(corpus, parts, columns)
+        rows = ds.map_batches(_Scorer, fn_constructor_args=(ray.put(payload),), batch_format="pyarrow", batch_size=8,
+                              concurrency=concurrency).iter_rows()
+    for row in rows:
         video: VideoOutputs = {"scores": np.asarray(row["scores"], dtype=np.float32)}
         for name, values in zip(row["aux_names"], row["aux_values"]):
             video[str(name)] = np.asarray(values, dtype=np.float32)

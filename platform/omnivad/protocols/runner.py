@@ -115,9 +115,14 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
 
     # Jobs that share a pre-training stage (E4 from E1: one E1 model per fold) must not train it twice
     # at once: the second waits until the first has finished it, then reuses the stored model.
+    cfg_dict = dump(cfg)
+    if len(jobs) == 1:  # one run: in this process (a Ray task would start one more Python process: seconds)
+        log(f"run 1/1: started {jobs[0].stages[-1].name}")
+        jobs[0].result = _run_job(cfg_dict, jobs[0])
+        _log_finished(jobs[0], 1, 1)
+        return
     remote = ray.remote(num_cpus=0, max_retries=0)(_run_job)
     limit = max_concurrent(cfg)
-    cfg_dict = dump(cfg)
     pending = list(range(len(jobs)))
     running: dict[Any, int] = {}
     started: set[str] = set()
@@ -138,8 +143,13 @@ def execute(cfg: Config, jobs: list[Job]) -> None:
             i = running.pop(ref)
             jobs[i].result = ray.get(ref)
             finished.add(jobs[i].stages[0].name)
-            log(f"run {len(finished)}/{len(jobs)} finished: {jobs[i].stages[-1].name}, mean AUC "
-                f"{100 * jobs[i].result['mean_auc']:.2f}" + (" (reused)" if jobs[i].result.get("reused_runs") else ""))
+            _log_finished(jobs[i], len(finished), len(jobs))
+
+
+def _log_finished(job: Job, i: int, n: int) -> None:
+    assert job.result is not None
+    log(f"run {i}/{n} finished: {job.stages[-1].name}, mean AUC {100 * job.result['mean_auc']:.2f}"
+        + (" (reused)" if job.result.get("reused_runs") else ""))
 
 
 def prepare(cfg: Config) -> tuple[Corpus, list[str], Benchmark, str, str]:
