@@ -165,9 +165,14 @@ class MDVADNet(nn.Module):
         f_da = mdvad_trunk_forward(self, x) if self.trunk_name == "mdvad" else self.trunk(x)
         return f_da, F.relu(self.fc(f_da))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_ac: bool = True) -> dict[str, torch.Tensor]:
+        """``abn`` (and ``nrm`` for NullAng) and, with ``with_ac``, the AC probability ``ac`` (N,T). Training without
+        the AC loss passes ``with_ac=False``: the AC MLP (fc512-fc128, most of the network's FLOPs at C=64) is
+        then not run."""
         f_da, f = self.features(x)
-        out: dict[str, torch.Tensor] = {"ac": torch.sigmoid(self.ac_head(f_da)).squeeze(-1)}
+        out: dict[str, torch.Tensor] = {}
+        if with_ac:
+            out["ac"] = torch.sigmoid(self.ac_head(f_da)).squeeze(-1)
         if self.head == "single":
             out["abn"] = torch.sigmoid(self.single_head(f))
         elif self.head == "null":
