@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from omnivad.methods.crops import forward_crops  # noqa: F401  (re-exported: MDVAD's crop averaging)
+from omnivad.methods.crops import forward_crops as _forward_crops
 
 if TYPE_CHECKING:
     from omnivad.config import Config
@@ -29,6 +29,24 @@ def unwrap(model: torch.nn.Module) -> MDVADNet:
     while not hasattr(model, "head") and hasattr(model, "module"):
         model = model.module
     return model  # type: ignore[return-value]
+
+
+def forward_crops(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None,
+                  **kwargs: object) -> dict[str, torch.Tensor]:
+    """MDVAD's crop handling (A12) of x (B,K,T,C) → outputs (B,T,...): with the model's ``crop_average ==
+    "outputs"`` (default) the network runs on every real crop and its outputs are averaged
+    (:func:`omnivad.methods.crops.forward_crops`); with ``"inputs"`` the real crops' features are averaged and the
+    network runs once per video (the conflict study's reference network, issue 17)."""
+    if getattr(unwrap(model), "crop_average", "outputs") != "inputs":
+        return _forward_crops(model, x, mask, **kwargs)
+    if x.dim() != 4:
+        raise ValueError(f"expected x of shape (B, K, T, C), got {tuple(x.shape)}")
+    if mask is None:
+        return model(x.mean(1), **kwargs)
+    w = mask.to(device=x.device, dtype=x.dtype).view(*mask.shape, 1, 1)
+    if bool((w.sum(1) == 0).any()):
+        raise ValueError("every video needs at least one real crop (mask all False for some video)")
+    return model((x * w).sum(1) / w.sum(1), **kwargs)
 
 
 def topk_indices(s: torch.Tensor, k: int) -> torch.Tensor:
