@@ -46,10 +46,14 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "null-mil": ("null-mil", ["mdvad.ac=false"]),
     "nullang-mil": ("nullang-mil", ["mdvad.ac=false"]),
     "nullang-mil+ac": ("nullang-mil", ["mdvad.ac=true"]),
+    "mil+hd": ("mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
+    "null-mil+hd": ("null-mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
+    "nullang-mil+hd": ("nullang-mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
     "mlp-mil": ("mlp-mil", []),
     "mlp-null-mil": ("mlp-null-mil", []),
 }
-SINGLE = {"mil": "mil", "null-mil": "mil", "nullang-mil": "mil", "nullang-mil+ac": "mil", "mlp-null-mil": "mlp-mil"}
+SINGLE = {"mil": "mil", "null-mil": "mil", "nullang-mil": "mil", "nullang-mil+ac": "mil", "mlp-null-mil": "mlp-mil",
+          "mil+hd": "mil+hd", "null-mil+hd": "mil+hd", "nullang-mil+hd": "mil+hd"}
 
 
 def parse_seeds(text: str) -> list[int]:
