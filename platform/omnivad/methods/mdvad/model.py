@@ -46,6 +46,20 @@ def head_key(domain: str) -> str:
     return "h_" + domain.replace("%", "%25").replace(".", "%2E")
 
 
+def _checked(head: str, domains: list[str], crop_average: str) -> list[str]:
+    """MDVADNet's constructor checks; returns the domain names as strings."""
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
+    if crop_average not in CROP_AVERAGE:
+        raise ValueError(f"crop_average: expected one of {CROP_AVERAGE}, got {crop_average!r}")
+    domains = [str(d) for d in domains]
+    if not domains:
+        raise ValueError("domains: expected at least one domain")
+    if len(set(domains)) != len(domains):
+        raise ValueError(f"domains: duplicates in {domains}")
+    return domains
+
+
 class MDVADNet(nn.Module):
     def __init__(
         self,
@@ -63,20 +77,12 @@ class MDVADNet(nn.Module):
         """``trunk``: a registered trunk name; ``trunk_config``: the field values of the config sections it reads
         ({section: {field: value}}; missing fields take their defaults)."""
         super().__init__()
-        if head not in HEADS:
-            raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
-        domains = [str(d) for d in domains]
-        if not domains:
-            raise ValueError("domains: expected at least one domain")
-        if len(set(domains)) != len(domains):
-            raise ValueError(f"domains: duplicates in {domains}")
+        domains = _checked(head, domains, crop_average)
         self.feature_dim = int(feature_dim)
         self.head = head
         self.hidden = int(hidden)
         self.dropout = float(dropout)
         self.ang_scale = float(ang_scale)
-        if crop_average not in CROP_AVERAGE:
-            raise ValueError(f"crop_average: expected one of {CROP_AVERAGE}, got {crop_average!r}")
         self.head_dropout = float(head_dropout)
         self.crop_average = str(crop_average)
         self._domains: list[str] = []
