@@ -135,7 +135,7 @@ def figure(rows: list[dict[str, Any]], cells: list[str], methods: list[str], pat
     import matplotlib.pyplot as plt
 
     multi = [m for m in methods if m in SINGLE and SINGLE[m] in methods and m != SINGLE[m]]
-    fig, ax = plt.subplots(figsize=(1.6 * len(cells) + 2, 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(cells) + 2), 3.6))
     width = 0.8 / max(1, len(multi))
     for i, m in enumerate(multi):
         means, stds = [], []
@@ -149,7 +149,7 @@ def figure(rows: list[dict[str, Any]], cells: list[str], methods: list[str], pat
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(cells)) + width * (len(multi) - 1) / 2, cells, rotation=20, ha="right")
     ax.set_ylabel("mean AUC gain (points)")
-    ax.set_title("Multi-head gain over the single head (mean ± std over seeds)")
+    ax.set_title("Multi-head gain over the single head (mean ± std over seeds)", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
