@@ -10,6 +10,11 @@ are the final ones (equal budget; no selection, so no test split is looked at be
     python benchmarks/conflict_study.py                      # the sweep in the README, 3 seeds
     python benchmarks/conflict_study.py --quick              # 2 cells x 2 seeds, minutes
     python benchmarks/conflict_study.py --cells zero-offset --methods mil,null-mil --seeds 0-4
+    python benchmarks/conflict_study.py --cells zero-offset --methods mil,null-mil --seeds 10-12 \
+        --set mdvad.head_dropout=0.3 --tag hdrop          # an ablation arm (benchmarks/README.md)
+
+Methods ``*+hd`` are MDVAD's with ``mdvad.head_dropout=0.3`` (dropout before the heads, an option beyond the paper).
+The README's ablations decided on development seeds (10-12) and report on seeds 0-4.
 
 Writes ``OUT/runs.jsonl`` (one line per run, resumable: finished runs are skipped), ``OUT/table.md`` (mean ± std
 per cell and method, and the multi-head gain over MIL) and ``OUT/gain.png``.
