@@ -10,6 +10,11 @@ are the final ones (equal budget; no selection, so no test split is looked at be
     python benchmarks/conflict_study.py                      # the sweep in the README, 3 seeds
     python benchmarks/conflict_study.py --quick              # 2 cells x 2 seeds, minutes
     python benchmarks/conflict_study.py --cells zero-offset --methods mil,null-mil --seeds 0-4
+    python benchmarks/conflict_study.py --cells zero-offset --methods mil,null-mil --seeds 10-12 \
+        --set mdvad.head_dropout=0.3 --tag hdrop          # an ablation arm (benchmarks/README.md)
+
+Methods ``*+hd`` are MDVAD's with ``mdvad.head_dropout=0.3`` (dropout before the heads, an option beyond the paper).
+The README's ablations decided on development seeds (10-12) and report on seeds 0-4.
 
 Writes ``OUT/runs.jsonl`` (one line per run, resumable: finished runs are skipped), ``OUT/table.md`` (mean ± std
 per cell and method, and the multi-head gain over MIL) and ``OUT/gain.png``.
@@ -46,10 +51,14 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "null-mil": ("null-mil", ["mdvad.ac=false"]),
     "nullang-mil": ("nullang-mil", ["mdvad.ac=false"]),
     "nullang-mil+ac": ("nullang-mil", ["mdvad.ac=true"]),
+    "mil+hd": ("mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
+    "null-mil+hd": ("null-mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
+    "nullang-mil+hd": ("nullang-mil", ["mdvad.ac=false", "mdvad.head_dropout=0.3"]),
     "mlp-mil": ("mlp-mil", []),
     "mlp-null-mil": ("mlp-null-mil", []),
 }
-SINGLE = {"mil": "mil", "null-mil": "mil", "nullang-mil": "mil", "nullang-mil+ac": "mil", "mlp-null-mil": "mlp-mil"}
+SINGLE = {"mil": "mil", "null-mil": "mil", "nullang-mil": "mil", "nullang-mil+ac": "mil", "mlp-null-mil": "mlp-mil",
+          "mil+hd": "mil+hd", "null-mil+hd": "mil+hd", "nullang-mil+hd": "mil+hd"}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -131,7 +140,7 @@ def figure(rows: list[dict[str, Any]], cells: list[str], methods: list[str], pat
     import matplotlib.pyplot as plt
 
     multi = [m for m in methods if m in SINGLE and SINGLE[m] in methods and m != SINGLE[m]]
-    fig, ax = plt.subplots(figsize=(1.6 * len(cells) + 2, 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(cells) + 2), 3.6))
     width = 0.8 / max(1, len(multi))
     for i, m in enumerate(multi):
         means, stds = [], []
@@ -145,7 +154,7 @@ def figure(rows: list[dict[str, Any]], cells: list[str], methods: list[str], pat
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(cells)) + width * (len(multi) - 1) / 2, cells, rotation=20, ha="right")
     ax.set_ylabel("mean AUC gain (points)")
-    ax.set_title("Multi-head gain over the single head (mean ± std over seeds)")
+    ax.set_title("Multi-head gain over the single head (mean ± std over seeds)", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -507,3 +507,69 @@ def test_learns_separable_synthetic(name: str, claim) -> None:
             ]
         )
         claim(f"video AUC ({'unseen' if unseen else 'seen'} scoring)", _pair_auc(video, yte), ">", SEPARABLE_BAR[name], name)
+
+
+# ---------------------------------------------------------------------------------------------- issue-17 options
+@pytest.mark.parametrize("head", HEADS)
+def test_crop_average_inputs_runs_the_network_on_the_crops_mean(head: str) -> None:
+    """mdvad.crop_average=inputs: training forward and test scores are the network on the real crops' mean
+    feature (padded crops ignored); the default averages the outputs."""
+    from omnivad.methods.mdvad.loss import forward_crops
+
+    torch.manual_seed(0)
+    cfg = cfg_with()
+    cfg.mdvad.crop_average = "inputs"
+    method = get_method(METHOD_OF[head])
+    model = method.build(cfg, DOMS, 16).eval()
+    assert model.crop_average == "inputs" and MDVADNet.from_state_dict(model.state_dict()).crop_average == "inputs"
+    x = torch.randn(2, 3, 8, 16)
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    with torch.no_grad():
+        out = forward_crops(model, x, mask)
+        ref0 = model(x[0, :2].mean(0, keepdim=True))
+        ref1 = model(x[1].mean(0, keepdim=True))
+    assert torch.allclose(out["abn"][0], ref0["abn"][0], atol=1e-6)
+    assert torch.allclose(out["abn"][1], ref1["abn"][0], atol=1e-6)
+    s = method.score(model, x[1], "A")
+    assert torch.allclose(s, scores_from_outputs(ref1, head, 0)[0], atol=1e-6)  # "A" is head 0
+    assert torch.allclose(method.scoring_module(model, "A")(x[1]), s, atol=1e-6)
+
+
+def test_head_dropout_acts_in_training_only() -> None:
+    torch.manual_seed(0)
+    model = MDVADNet(16, DOMS, head="null", head_dropout=0.5)
+    x = torch.randn(4, 8, 16)
+    model.eval()
+    assert torch.equal(model(x)["abn"], model(x)["abn"])
+    model.train()
+    assert not torch.equal(model(x)["abn"], model(x)["abn"])
+    assert MDVADNet.from_state_dict(model.state_dict()).head_dropout == 0.5
+
+
+@pytest.mark.parametrize("trunk,out_dim", [("mdvad-k1", 8), ("mdvad-nobn", 8), ("identity", 16)])
+def test_ablation_trunks(trunk: str, out_dim: int) -> None:
+    model = MDVADNet(16, DOMS, head="null", trunk=trunk)
+    assert model.trunk_dim == out_dim
+    x = torch.randn(2, 8, 16)
+    assert model(x)["abn"].shape == (2, 8, 3)
+    if trunk == "mdvad-k1":  # pointwise: a snippet's output does not depend on its neighbours
+        y = x.clone()
+        y[:, 0] += 1.0
+        model.eval()
+        assert torch.allclose(model(x)["abn"][:, 1:], model(y)["abn"][:, 1:], atol=1e-6)
+    if trunk == "mdvad-nobn":
+        assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+
+
+def test_no_ac_loss_skips_the_ac_classifier_but_keeps_its_gradient_defined() -> None:
+    torch.manual_seed(0)
+    method = get_method("null-mil")
+    cfg = cfg_with(ac=False, k=2)
+    model = method.build(cfg, DOMS, 16)
+    batch = Batch(torch.randn(4, 2, 8, 16), torch.ones(4, 2, dtype=torch.bool), torch.tensor([0.0, 1.0, 0.0, 1.0]),
+                  torch.tensor([0, 1, 2, 0]))
+    loss, logs = method.loss(model, batch, cfg)
+    assert "ac" not in logs and logs["loss"] == pytest.approx(logs["mil"])
+    loss.backward()
+    for p in model.ac_head.parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) == 0

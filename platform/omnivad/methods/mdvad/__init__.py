@@ -78,6 +78,7 @@ class _MDVADMethod(MethodBase):
         return MDVADNet(
             feature_dim, list(domains), head=self.head, hidden=m.hidden, dropout=m.dropout, ang_scale=m.ang_scale,
             trunk=m.trunk, trunk_config={s: getattr(cfg, s).model_dump(mode="json") for s in sections},
+            head_dropout=m.head_dropout, crop_average=m.crop_average,
         )
 
     def loss(self, model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:

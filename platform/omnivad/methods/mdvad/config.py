@@ -19,7 +19,15 @@ class MDVADConfig(Section):
     )
     hidden: int = Field(default=128, ge=1, description="width of the FC layer before the heads")
     ang_scale: float = Field(default=1.0, gt=0, description="logit scale of NullAng (Eq. 4 has 1)")
-    dropout: float = Field(default=0.7, ge=0, lt=1)
+    dropout: float = Field(default=0.7, ge=0, lt=1, description="dropout inside the AC classifier (spec §7)")
+    head_dropout: float = Field(
+        default=0.0, ge=0, lt=1,
+        description="dropout on the FC layer's output F before the heads (spec: none; issue 17 ablation)",
+    )
+    crop_average: Literal["outputs", "inputs"] = Field(
+        default="outputs",
+        description="A12: average the head outputs over the crops (RTFM), or the crops' features before the network",
+    )
     unseen_finetune: Literal["max", "new-head"] = Field(
         default="max",
         description="A14: fine-tune an unseen target on the max over heads, or on a new head cloned from the most similar one",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from omnivad.methods.crops import forward_crops  # noqa: F401  (re-exported: MDVAD's crop averaging)
+from omnivad.methods.crops import forward_crops as _forward_crops
 
 if TYPE_CHECKING:
     from omnivad.config import Config
@@ -29,6 +29,24 @@ def unwrap(model: torch.nn.Module) -> MDVADNet:
     while not hasattr(model, "head") and hasattr(model, "module"):
         model = model.module
     return model  # type: ignore[return-value]
+
+
+def forward_crops(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None,
+                  **kwargs: object) -> dict[str, torch.Tensor]:
+    """MDVAD's crop handling (A12) of x (B,K,T,C) → outputs (B,T,...): with the model's ``crop_average ==
+    "outputs"`` (default) the network runs on every real crop and its outputs are averaged
+    (:func:`omnivad.methods.crops.forward_crops`); with ``"inputs"`` the real crops' features are averaged and the
+    network runs once per video (the conflict study's reference network, issue 17)."""
+    if getattr(unwrap(model), "crop_average", "outputs") != "inputs":
+        return _forward_crops(model, x, mask, **kwargs)
+    if x.dim() != 4:
+        raise ValueError(f"expected x of shape (B, K, T, C), got {tuple(x.shape)}")
+    if mask is None:
+        return model(x.mean(1), **kwargs)
+    w = mask.to(device=x.device, dtype=x.dtype).view(*mask.shape, 1, 1)
+    if bool((w.sum(1) == 0).any()):
+        raise ValueError("every video needs at least one real crop (mask all False for some video)")
+    return model((x * w).sum(1) / w.sum(1), **kwargs)
 
 
 def topk_indices(s: torch.Tensor, k: int) -> torch.Tensor:
@@ -197,35 +215,34 @@ def mdvad_loss(model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = Fals
 
     ``model`` may be a DDP wrapper: the forward goes through it, attributes come from the wrapped net."""
     lc = cfg.mdvad
-    out = forward_crops(model, batch.x, batch.mask)
-    head = unwrap(model).head
-    y = batch.y.to(device=out["ac"].device, dtype=out["ac"].dtype)
-    dom = batch.dom.to(out["ac"].device)
-    s_ac = out["ac"]
-    weight = snippet_weights(s_ac, y, ac_weight_mode(lc.ac_abnormal_weight, lc.ac, adapting))
+    # Without the AC loss the AC classifier is not run (it is most of the step's compute at small C); its
+    # parameters stay in the graph with zero gradient (DDP without find_unused_parameters).
+    out = forward_crops(model, batch.x, batch.mask, with_ac=lc.ac)
+    net = unwrap(model)
+    head = net.head
+    abn = out["abn"]
+    y = batch.y.to(device=abn.device, dtype=abn.dtype)
+    dom = batch.dom.to(abn.device)
+    s_ac = out.get("ac")
+    how = ac_weight_mode(lc.ac_abnormal_weight, lc.ac, adapting)
+    weight = snippet_weights(s_ac, y, how) if s_ac is not None else None
 
     if head == "single":
-        l_mil = mil_loss(out["abn"][..., 0], y, lc.k, weight)
+        l_mil = mil_loss(abn[..., 0], y, lc.k, weight)
     elif head == "null":
-        l_mil = null_mil_loss(out["abn"], y, dom, lc.k, weight)
+        l_mil = null_mil_loss(abn, y, dom, lc.k, weight)
     else:
         l_mil = nullang_mil_loss(
-            out["abn"], out["nrm"], y, dom, lc.k, lc.angular_margin, lc.ang_scale, lc.topk_score, weight
+            abn, out["nrm"], y, dom, lc.k, lc.angular_margin, lc.ang_scale, lc.topk_score, weight
         )
 
-    y_ac = ac_pseudo_labels(out["abn"], lc.ac_rule, lc.tau, tuple(lc.ac_band), single=head == "single")
+    y_ac = ac_pseudo_labels(abn, lc.ac_rule, lc.tau, tuple(lc.ac_band), single=head == "single")
+    logs = {"mil": float(l_mil.detach()), "ac_pos_rate": float(y_ac.mean())}
     if lc.ac:
         l_ac = focal_loss(s_ac, y_ac, lc.focal_gamma, lc.focal_alpha)
         total = l_mil + lc.ac_weight * l_ac
+        logs["ac"] = float(l_ac.detach())
     else:
-        with torch.no_grad():
-            l_ac = focal_loss(s_ac, y_ac, lc.focal_gamma, lc.focal_alpha)
-        # keep the AC classifier in the graph with zero gradient (DDP without find_unused_parameters)
-        total = l_mil + 0.0 * s_ac.sum()
-    logs = {
-        "loss": float(total.detach()),
-        "mil": float(l_mil.detach()),
-        "ac": float(l_ac.detach()),
-        "ac_pos_rate": float(y_ac.mean()),
-    }
+        total = l_mil + 0.0 * sum(p.sum() for p in net.ac_head.parameters())
+    logs = {"loss": float(total.detach()), **logs}
     return total, logs

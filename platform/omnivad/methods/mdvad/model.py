@@ -37,11 +37,27 @@ from omnivad.methods.trunks import build_trunk, trunk_entry
 from omnivad.sections import sections_view
 
 HEADS = ("single", "null", "nullang")
+#: mdvad.crop_average: average the head outputs over the crops (A12, RTFM) or the input features (one pass per video)
+CROP_AVERAGE = ("outputs", "inputs")
 
 
 def head_key(domain: str) -> str:
     """ModuleDict/ParameterDict key of a domain: prefixed (no clash with attributes), '.'/'%' percent-encoded."""
     return "h_" + domain.replace("%", "%25").replace(".", "%2E")
+
+
+def _checked(head: str, domains: list[str], crop_average: str) -> list[str]:
+    """MDVADNet's constructor checks; returns the domain names as strings."""
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
+    if crop_average not in CROP_AVERAGE:
+        raise ValueError(f"crop_average: expected one of {CROP_AVERAGE}, got {crop_average!r}")
+    domains = [str(d) for d in domains]
+    if not domains:
+        raise ValueError("domains: expected at least one domain")
+    if len(set(domains)) != len(domains):
+        raise ValueError(f"domains: duplicates in {domains}")
+    return domains
 
 
 class MDVADNet(nn.Module):
@@ -55,22 +71,20 @@ class MDVADNet(nn.Module):
         ang_scale: float = 1.0,
         trunk: str = "mdvad",
         trunk_config: Mapping[str, Mapping[str, Any]] | None = None,
+        head_dropout: float = 0.0,
+        crop_average: str = "outputs",
     ) -> None:
         """``trunk``: a registered trunk name; ``trunk_config``: the field values of the config sections it reads
         ({section: {field: value}}; missing fields take their defaults)."""
         super().__init__()
-        if head not in HEADS:
-            raise ValueError(f"head: expected one of {HEADS}, got {head!r}")
-        domains = [str(d) for d in domains]
-        if not domains:
-            raise ValueError("domains: expected at least one domain")
-        if len(set(domains)) != len(domains):
-            raise ValueError(f"domains: duplicates in {domains}")
+        domains = _checked(head, domains, crop_average)
         self.feature_dim = int(feature_dim)
         self.head = head
         self.hidden = int(hidden)
         self.dropout = float(dropout)
         self.ang_scale = float(ang_scale)
+        self.head_dropout = float(head_dropout)
+        self.crop_average = str(crop_average)
         self._domains: list[str] = []
 
         self.trunk_name = str(trunk)
@@ -95,6 +109,7 @@ class MDVADNet(nn.Module):
             nn.Linear(128, 1),
         )
         self.fc = nn.Linear(d, self.hidden)
+        self.head_drop = nn.Dropout(self.head_dropout)  # on F before the heads (mdvad.head_dropout; spec: none)
         if head == "single":
             self.single_head = nn.Linear(self.hidden, 1)
         elif head == "null":
@@ -163,11 +178,16 @@ class MDVADNet(nn.Module):
         if x.dim() != 3 or x.shape[-1] != self.feature_dim:
             raise ValueError(f"expected x of shape (N, T, {self.feature_dim}), got {tuple(x.shape)}")
         f_da = mdvad_trunk_forward(self, x) if self.trunk_name == "mdvad" else self.trunk(x)
-        return f_da, F.relu(self.fc(f_da))
+        return f_da, self.head_drop(F.relu(self.fc(f_da)))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_ac: bool = True) -> dict[str, torch.Tensor]:
+        """``abn`` (and ``nrm`` for NullAng) and, with ``with_ac``, the AC probability ``ac`` (N,T). Training without
+        the AC loss passes ``with_ac=False``: the AC MLP (fc512-fc128, most of the network's FLOPs at C=64) is
+        then not run."""
         f_da, f = self.features(x)
-        out: dict[str, torch.Tensor] = {"ac": torch.sigmoid(self.ac_head(f_da)).squeeze(-1)}
+        out: dict[str, torch.Tensor] = {}
+        if with_ac:
+            out["ac"] = torch.sigmoid(self.ac_head(f_da)).squeeze(-1)
         if self.head == "single":
             out["abn"] = torch.sigmoid(self.single_head(f))
         elif self.head == "null":
@@ -193,6 +213,8 @@ class MDVADNet(nn.Module):
             "ang_scale": self.ang_scale,
             "trunk": self.trunk_name,
             "trunk_config": self.trunk_config,
+            "head_dropout": self.head_dropout,
+            "crop_average": self.crop_average,
         }
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -213,7 +235,7 @@ class MDVADNet(nn.Module):
                     f"MDVADNet checkpoint mismatch on {key}: checkpoint {state[key]!r}, model {mine[key]!r} "
                     "(use MDVADNet.from_state_dict to rebuild the checkpoint's model)"
                 )
-        # dropout and ang_scale are hyper-parameters of whoever built this model: loading weights keeps them.
+        # dropout, head_dropout, ang_scale and crop_average are hyper-parameters of whoever built this model: loading weights keeps them.
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, Any], strict: bool = True) -> MDVADNet:
@@ -234,6 +256,8 @@ class MDVADNet(nn.Module):
             ang_scale=float(state.get("ang_scale", 1.0)),
             trunk=str(state.get("trunk", "mdvad")),
             trunk_config=state.get("trunk_config") or {},
+            head_dropout=float(state.get("head_dropout", 0.0)),
+            crop_average=str(state.get("crop_average", "outputs")),
         )
         own = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         model.load_state_dict(own, strict=strict)

@@ -57,5 +57,8 @@ class ScoringNet(torch.nn.Module):
         self.index = model.domain_index(target)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = {k: v.mean(0, keepdim=True) for k, v in self.model(x).items()}  # crop means (1, T, ...)
+        if self.model.crop_average == "inputs":
+            out = self.model(x.mean(0, keepdim=True))  # the crops' mean feature (1, T, ...)
+        else:
+            out = {k: v.mean(0, keepdim=True) for k, v in self.model(x).items()}  # crop means (1, T, ...)
         return scores_from_outputs(out, self.head, self.index)[0].float()

@@ -13,18 +13,23 @@ from omnivad.methods.trunks import register_trunk
 
 class MDVADTrunk(nn.Module):
     """MDVAD's F_agg + F_DA (spec ``mdvad.md`` §4): Conv1d(C→2C,k3) → split-max → ReLU → BN(C) →
-    Conv1d(C→C/2,k3) → ReLU → BN(C/2). x (N,T,C) → (N,T,C/2)."""
+    Conv1d(C→C/2,k3) → ReLU → BN(C/2). x (N,T,C) → (N,T,C/2).
 
-    def __init__(self, feature_dim: int) -> None:
+    ``kernel`` (odd; 1 makes the trunk pointwise, no temporal context) and ``bn`` (False: no BatchNorm) are the
+    issue-17 ablation variants, registered as the trunks ``mdvad-k1`` and ``mdvad-nobn``."""
+
+    def __init__(self, feature_dim: int, kernel: int = 3, bn: bool = True) -> None:
         super().__init__()
         if feature_dim < 2 or feature_dim % 2:
             raise ValueError(f"feature_dim: expected an even number >= 2, got {feature_dim}")
         c = self.feature_dim = int(feature_dim)
         self.out_dim = c // 2
-        self.conv_agg = nn.Conv1d(c, 2 * c, kernel_size=3, stride=1, padding=1)
-        self.bn_agg = nn.BatchNorm1d(c)
-        self.conv_da = nn.Conv1d(c, c // 2, kernel_size=3, stride=1, padding=1)
-        self.bn_da = nn.BatchNorm1d(c // 2)
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel: expected an odd number >= 1, got {kernel}")
+        self.conv_agg = nn.Conv1d(c, 2 * c, kernel_size=kernel, stride=1, padding=kernel // 2)
+        self.bn_agg = nn.BatchNorm1d(c) if bn else nn.Identity()
+        self.conv_da = nn.Conv1d(c, c // 2, kernel_size=kernel, stride=1, padding=kernel // 2)
+        self.bn_da = nn.BatchNorm1d(c // 2) if bn else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mdvad_trunk_forward(self, x)
@@ -44,3 +49,31 @@ def mdvad_trunk_forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @register_trunk("mdvad")
 def mdvad_trunk(cfg: Any, feature_dim: int) -> MDVADTrunk:
     return MDVADTrunk(feature_dim)
+
+
+@register_trunk("mdvad-k1")
+def mdvad_k1_trunk(cfg: Any, feature_dim: int) -> MDVADTrunk:
+    """MDVAD's trunk with kernel-1 convolutions: split-max and BN kept, no temporal context."""
+    return MDVADTrunk(feature_dim, kernel=1)
+
+
+@register_trunk("mdvad-nobn")
+def mdvad_nobn_trunk(cfg: Any, feature_dim: int) -> MDVADTrunk:
+    """MDVAD's trunk without its two BatchNorms."""
+    return MDVADTrunk(feature_dim, bn=False)
+
+
+class IdentityTrunk(nn.Module):
+    """No trunk: F_DA = x (out_dim C), so the network is fc(C→hidden) → ReLU → heads (the reference body)."""
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.out_dim = int(feature_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@register_trunk("identity")
+def identity_trunk(cfg: Any, feature_dim: int) -> IdentityTrunk:
+    return IdentityTrunk(feature_dim)
