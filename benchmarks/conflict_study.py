@@ -5,7 +5,8 @@ Every cell is a synthetic corpus (``omnivad.corpus.synth``: scene offset, confli
 everywhere, event added to or replacing the background, event length); every method trains E1 (all domains, one
 fold) at the same budget (steps, lr, batch) through the shared in-process loop (``omnivad.engine.local``, the loop
 Ray Train runs), and is scored on each domain's test split the community way (frame-level ROC-AUC). The weights
-are the final ones (equal budget; no selection, so no test split is looked at before scoring).
+are the final ones (equal budget; no selection, so no test split is looked at before scoring), or with
+``--selection best-val`` the best on the validation videos (never the test split).
 
     python benchmarks/conflict_study.py                      # the sweep in the README, 3 seeds
     python benchmarks/conflict_study.py --quick              # 2 cells x 2 seeds, minutes
@@ -79,8 +80,14 @@ def corpus_for(cell: str, seed: int, root: Path) -> str:
     return uri
 
 
-def run_one(uri: str, method: str, seed: int, args: argparse.Namespace, extra: list[str]) -> dict[str, float]:
-    """Train E1 fold 0 at the study budget; frame-level AUC per domain on the test splits."""
+def run_one(uri: str, method: str, seed: int, args: argparse.Namespace, extra: list[str]) -> dict[str, Any]:
+    """Train E1 fold 0 at the study budget; frame-level AUC per domain on the test splits (``per_domain``).
+    With ``--selection best-val`` the scored weights are the best on the validation videos (``train.eval_every``
+    steps and the last, the trainer's rule: ``engine.train_loop.validate``); the final weights' AUCs are kept too
+    (``final_per_domain``) and the step picked (``best_step``). Validation does not touch the training RNG or the
+    weights, so the final weights are those of ``--selection final``."""
+    import copy
+
     import torch
 
     from omnivad import config
@@ -88,6 +95,7 @@ def run_one(uri: str, method: str, seed: int, args: argparse.Namespace, extra: l
     from omnivad.corpus.format import Corpus
     from omnivad.engine.local import train_local
     from omnivad.engine.spec import RunSpec
+    from omnivad.engine.train_loop import load_videos, model_domains, validate
     from omnivad.metrics import evaluate_corpus
     from omnivad.protocols import protocol_splits
 
@@ -95,13 +103,44 @@ def run_one(uri: str, method: str, seed: int, args: argparse.Namespace, extra: l
     corpus = Corpus.open(uri)
     cfg = config.load(overrides=[f"model.method={name}", f"train.lr={args.lr}", f"train.seed={seed}",
                                  f"data.batch_per_class={args.batch}", "benchmark.folds=1", *overrides, *extra])
-    split = protocol_splits(build_benchmark(corpus, cfg.benchmark, corpus.domains), "E1", 0)
-    m, model = train_local(cfg, RunSpec(name="study", corpus_uri=uri, train=split.train,
-                                        head_domains=list(corpus.domains), steps=args.steps, seed=seed))
-    scores = {f"{d}/{v.video_id}": m.score(model, torch.from_numpy(v.features.transpose(1, 0, 2).copy()), d).numpy()
-              for d in corpus.domains for v in corpus.videos(d, "test")}
-    res = evaluate_corpus(corpus, scores, corpus.domains)
-    return {d: float(res["per_domain"][d]["auc"]) for d in corpus.domains}
+    bench = build_benchmark(corpus, cfg.benchmark, corpus.domains)
+    split = protocol_splits(bench, "E1", 0)
+    spec = RunSpec(name="study", corpus_uri=uri, train=split.train, head_domains=list(corpus.domains),
+                   steps=args.steps, seed=seed)
+    held: dict[str, Any] = {}
+    best: dict[str, Any] = {"val": -1.0, "step": 0, "model": None}
+    on_step = on_model = None
+    if args.selection == "best-val":
+        val_videos = load_videos(corpus, split.val, bench.locations(split.val))
+
+        def on_model(meth: Any, model: torch.nn.Module) -> None:
+            held.update(method=meth, model=model, heads=model_domains(meth, model, spec))
+
+        def on_step(step: int, _logs: Any, _batch: Any) -> None:
+            if step % cfg.train.eval_every and step != spec.steps:
+                return
+            per = validate(held["method"], held["model"], val_videos, held["heads"], cfg.metrics.align)
+            val = float(np.mean(list(per.values()))) if per else float("nan")
+            if per and val > best["val"]:
+                best.update(val=val, step=step, model=copy.deepcopy(held["model"].state_dict()))
+
+    m, model = train_local(cfg, spec, on_step=on_step, on_model=on_model)
+
+    def test_aucs() -> dict[str, float]:
+        scores = {f"{d}/{v.video_id}": m.score(model, torch.from_numpy(v.features.transpose(1, 0, 2).copy()), d).numpy()
+                  for d in corpus.domains for v in corpus.videos(d, "test")}
+        res = evaluate_corpus(corpus, scores, corpus.domains)
+        return {d: float(res["per_domain"][d]["auc"]) for d in corpus.domains}
+
+    out: dict[str, Any] = {"per_domain": test_aucs()}
+    if args.selection == "best-val":
+        out["final_per_domain"] = out["per_domain"]
+        if best["model"] is not None:  # the trainer's fallback: no validation AUC, the final weights
+            model.load_state_dict(best["model"])
+            model.eval()
+            out["per_domain"] = test_aucs()
+        out["best_step"], out["best_val_auc"] = best["step"], best["val"]
+    return out
 
 
 def mean_std(vals: list[float]) -> str:
@@ -171,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate of every run")
     p.add_argument("--batch", type=int, default=32, help="data.batch_per_class of every run")
     p.add_argument("--set", action="append", default=[], help="extra config override for every run (ablations)")
+    p.add_argument("--selection", default="final", choices=["final", "best-val"],
+                   help="weights scored: the final ones, or the best on validation (train.eval_every; an ablation)")
     p.add_argument("--tag", default="", help="label of this ablation in runs.jsonl (with --set)")
     p.add_argument("--quick", action="store_true", help="cells default,zero-offset; seeds 0-1; 150 steps")
     p.add_argument("--out", default="benchmarks/results/conflict_study", help="output folder")
@@ -192,14 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     log = out / "runs.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     budget = {"steps": args.steps, "lr": args.lr, "batch": args.batch, "set": args.set, "tag": args.tag}
+    if args.selection != "final":  # (absent for the final weights, so older rows still match)
+        budget["selection"] = args.selection
     done = {(r["cell"], r["method"], r["seed"]) for r in rows if r["budget"] == budget}
     root = Path(os.environ.get("OMNIVAD_STUDY_CORPORA", Path(tempfile.gettempdir()) / "omnivad-conflict-study"))
     todo = [(c, s, m) for c in cells for s in seeds for m in methods if (c, m, s) not in done]
     for i, (c, s, m) in enumerate(todo, 1):
         t0 = time.time()
-        per = run_one(corpus_for(c, s, root), m, s, args, args.set)
+        res = run_one(corpus_for(c, s, root), m, s, args, args.set)
+        per = res.pop("per_domain")
         row = {"cell": c, "method": m, "seed": s, "budget": budget, "per_domain": per,
-               "mean_auc": float(np.mean(list(per.values()))), "seconds": round(time.time() - t0, 1)}
+               "mean_auc": float(np.mean(list(per.values()))), **res, "seconds": round(time.time() - t0, 1)}
+        if "final_per_domain" in res:
+            row["final_mean_auc"] = float(np.mean(list(res["final_per_domain"].values())))
         rows.append(row)
         with log.open("a") as f:
             f.write(json.dumps(row) + "\n")

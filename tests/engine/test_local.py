@@ -43,3 +43,29 @@ def test_unseen_target_finetune(corpus, tmp_path, mode, expect_head):
         assert tuned.domains == sources + [target]
     else:
         assert tuned.domains == sources
+
+
+def test_on_model_hands_over_the_trained_model_and_validating_in_on_step_leaves_the_weights_alone(corpus):
+    """``train_local(on_model=...)`` (benchmarks/conflict_study.py --selection best-val validates through it):
+    the model it gets is the one trained and returned, and scoring validation videos between steps changes
+    neither the RNG nor the weights, so the final weights are those of a run without it."""
+    import torch
+
+    from omnivad.engine.train_loop import load_videos, validate
+
+    cfg = config.load(overrides=["model.method=null-mil", "mdvad.ac=false", "mdvad.head_dropout=0.3",
+                                 "data.batch_per_class=6", "benchmark.folds=1"])
+    bench = build_benchmark(corpus, cfg.benchmark, corpus.domains)
+    e1 = protocol_splits(bench, "E1", 0)
+    spec = RunSpec(name="sel", corpus_uri=corpus.uri, train=e1.train, head_domains=list(corpus.domains), steps=6, seed=1)
+    _, plain = train_local(cfg, spec)
+    val = load_videos(corpus, e1.val, bench.locations(e1.val))
+    held, seen = {}, []
+
+    def on_step(step, _logs, _batch):
+        seen.append(validate(held["method"], held["model"], val, list(corpus.domains), cfg.metrics.align))
+
+    _, model = train_local(cfg, spec, on_step=on_step, on_model=lambda m, net: held.update(method=m, model=net))
+    assert held["model"] is model and len(seen) == 6 and seen[-1]
+    for (k, a), b in zip(plain.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b, k

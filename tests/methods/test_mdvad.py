@@ -573,3 +573,45 @@ def test_no_ac_loss_skips_the_ac_classifier_but_keeps_its_gradient_defined() -> 
     loss.backward()
     for p in model.ac_head.parameters():
         assert p.grad is not None and torch.count_nonzero(p.grad) == 0
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_head_lr_mult_trains_the_heads_at_its_rate_and_the_default_is_the_plain_optimiser(head: str) -> None:
+    """mdvad.head_lr_mult (issue 17 ablation): default 1 builds the optimiser over model.parameters() exactly as
+    before (same single group, same steps); != 1 puts the heads, and only them, in a group at train.lr * mult."""
+    from omnivad.engine.harness import build_optimizer
+    from omnivad.engine.train_loop import optimizer_params
+
+    name = {"single": "mil", "null": "null-mil", "nullang": "nullang-mil"}[head]
+    method = get_method(name)
+    cfg = Config()
+    cfg.model.method, cfg.train.lr = name, 1e-3
+    torch.manual_seed(0)
+    model = method.build(cfg, DOMS, 16)
+    base = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr)
+    assert len(base.param_groups) == 1 and base.param_groups[0]["params"] == list(model.parameters())
+    assert base.param_groups[0]["lr"] == 1e-3
+
+    cfg.mdvad.head_lr_mult = 10.0
+    groups = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr).param_groups
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-2)]
+    heads = {id(p) for p in groups[1]["params"]}
+    assert heads == {id(p) for p in model.all_head_parameters()} and heads
+    assert {id(p) for g in groups for p in g["params"]} == {id(p) for p in model.parameters()}
+    assert not heads & ({id(p) for p in model.fc.parameters()} | {id(p) for p in model.ac_head.parameters()})
+
+    # one step: the heads move 10x as far as at the default (Adam's first step is lr * sign), the rest the same
+    x = torch.randn(4, 8, 16)
+    moved = {}
+    for mult in (1.0, 10.0):
+        cfg.mdvad.head_lr_mult = mult
+        torch.manual_seed(0)
+        m = method.build(cfg, DOMS, 16)
+        opt = build_optimizer(optimizer_params(method, m, cfg), "adam", cfg.train.lr)
+        before = [p.detach().clone() for p in m.all_head_parameters()] + [m.fc.weight.detach().clone()]
+        m(x)["abn"].sum().backward()
+        opt.step()
+        after = list(m.all_head_parameters()) + [m.fc.weight]
+        moved[mult] = [float((a.detach() - b).abs().max()) for a, b in zip(after, before)]
+    assert moved[10.0][:-1] == pytest.approx([10 * v for v in moved[1.0][:-1]], rel=1e-3)
+    assert moved[10.0][-1] == pytest.approx(moved[1.0][-1], rel=1e-6)

@@ -17,7 +17,7 @@ from omnivad.data.balanced import BalancedBatcher, Pool
 from omnivad.data.ray_datasets import resample_segments
 from omnivad.engine.harness import build_optimizer, compile_model
 from omnivad.engine.spec import RunSpec
-from omnivad.engine.train_loop import build_model, head_index, model_domains, prepare_heads, run_steps, seed_everything
+from omnivad.engine.train_loop import build_model, head_index, model_domains, optimizer_params, prepare_heads, run_steps, seed_everything
 from omnivad.methods.registry import get_method
 
 
@@ -35,19 +35,22 @@ def local_pools(corpus: Corpus, spec: RunSpec, cfg: Config) -> dict[tuple[str, i
     return pools
 
 
-def train_local(cfg: Config, spec: RunSpec, on_step: Any = None) -> tuple[Any, torch.nn.Module]:
-    """Train ``spec`` in this process; returns ``(method, model)``."""
+def train_local(cfg: Config, spec: RunSpec, on_step: Any = None, on_model: Any = None) -> tuple[Any, torch.nn.Module]:
+    """Train ``spec`` in this process; returns ``(method, model)``. ``on_step(step, logs, batch)`` after every
+    step; ``on_model(method, model)`` once before the first (what a caller's ``on_step`` may validate)."""
     seed_everything(spec.seed)
     corpus = Corpus.open(spec.corpus_uri, verify=cfg.corpus.verify)
     method = get_method(cfg.model.method)
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = local_pools(corpus, spec, cfg)
     prepare_heads(method, model, cfg, spec, pools)
-    optimizer = build_optimizer(model.parameters(), "adam", cfg.train.lr, cfg.train.weight_decay)
+    optimizer = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr, cfg.train.weight_decay)
     batcher = BalancedBatcher(
         pools, list(spec.train), head_index(spec, model_domains(method, model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,
     )
+    if on_model is not None:
+        on_model(method, model)
     run_steps(method, compile_model(model, cfg.train.compile), optimizer, batcher, cfg, spec, 0, on_step)
     model.eval()
     return method, model

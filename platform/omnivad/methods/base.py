@@ -119,6 +119,11 @@ class MethodBase:
     def build(self, cfg: Config, domains: list[str], feature_dim: int) -> nn.Module:
         raise NotImplementedError
 
+    def optimizer_params(self, model: nn.Module, cfg: Config) -> Any:
+        """What the shared loop's optimiser is built over: ``model.parameters()``, or parameter groups (dicts
+        with their own ``lr``) for a method that trains parts of the model at different rates."""
+        return model.parameters()
+
     def loss(self, model: nn.Module, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 

@@ -81,6 +81,17 @@ class _MDVADMethod(MethodBase):
             head_dropout=m.head_dropout, crop_average=m.crop_average,
         )
 
+    def optimizer_params(self, model: MDVADNet, cfg: Config) -> Any:
+        """``model.parameters()`` (the spec); with ``mdvad.head_lr_mult`` != 1 two groups: the heads at
+        ``train.lr * head_lr_mult``, everything else at ``train.lr``."""
+        mult = cfg.mdvad.head_lr_mult
+        if mult == 1.0:
+            return model.parameters()
+        heads = unwrap(model).all_head_parameters()
+        ids = {id(p) for p in heads}
+        rest = [p for p in model.parameters() if id(p) not in ids]
+        return [{"params": rest}, {"params": heads, "lr": cfg.train.lr * mult}]
+
     def loss(self, model: MDVADNet, batch: Batch, cfg: Config, adapting: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
         self._check(model)
         return mdvad_loss(model, batch, cfg, adapting)

@@ -24,6 +24,10 @@ class MDVADConfig(Section):
         default=0.0, ge=0, lt=1,
         description="dropout on the FC layer's output F before the heads (spec: none; issue 17 ablation)",
     )
+    head_lr_mult: float = Field(
+        default=1.0, gt=0,
+        description="learning rate of the heads (single, null or nullang) relative to train.lr; the trunk, FC and AC keep train.lr (spec: 1; issue 17 ablation)",
+    )
     crop_average: Literal["outputs", "inputs"] = Field(
         default="outputs",
         description="A12: average the head outputs over the crops (RTFM), or the crops' features before the network",

@@ -172,6 +172,13 @@ class MDVADNet(nn.Module):
             return [self.ang_heads[head_key(name)]]
         return []
 
+    def all_head_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the anomaly head(s): the single head, or every domain's null/nullang head (not the
+        trunk, the FC layer or the AC classifier)."""
+        if self.head == "single":
+            return list(self.single_head.parameters())
+        return list((self.heads if self.head == "null" else self.ang_heads).parameters())
+
     # ------------------------------------------------------------------ forward
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(F_DA (N,T,D), F (N,T,hidden)) of x (N,T,C); D is the trunk's out_dim."""
