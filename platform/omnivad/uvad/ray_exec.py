@@ -16,8 +16,8 @@ gain from DDP across workers; ``scaling.workers`` is not used here.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,7 +31,9 @@ from omnivad.uvad.interleave import DomainData, LocalExecutor, LoopHook, LoopSto
 
 
 def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """Through logging, as the engine's workers do: Ray Train routes worker logging to the driver once (its
+    patched ``print`` echoed every line twice)."""
+    logging.getLogger("omnivad.uvad").info(msg)
 
 
 def domains_loop(config: dict[str, Any]) -> None:
