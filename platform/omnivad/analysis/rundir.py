@@ -84,7 +84,7 @@ def load_run(run_dir: str, corpus: str | None = None, protocol: str | None = Non
         raise AnalysisError(f"{storage.join(run_dir, 'results.json')}: no field 'corpus.uri'; give --corpus")
     try:
         scores = read_scores(run_dir)
-        opened = Corpus.open(str(uri), verify=False)
+        opened = Corpus.open(str(uri))
     except CorpusError as exc:
         raise AnalysisError(str(exc)) from exc
     domains = sorted({d for by_d in scores.values() for d in by_d})

@@ -104,17 +104,13 @@ def _slug(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- ground truth
 def test_gt(corpus_uri: str, domains: set[str]) -> dict[tuple[str, str], np.ndarray]:
-    """``{(domain, video_id): frame gt}`` of the test videos of ``domains``."""
+    """``{(domain, video_id): frame gt}`` of the test videos of ``domains`` (the gt column only, no features)."""
+    from omnivad.analysis.rundir import read_test_videos
     from omnivad.corpus.format import Corpus
 
     corpus = Corpus.open(corpus_uri)
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for d in sorted(domains):
-        if d in corpus.manifest.domains and "test" in corpus.manifest.domains[d].splits:
-            for v in corpus.videos(d, "test"):
-                if v.gt is not None:
-                    out[(d, v.video_id)] = np.asarray(v.gt).ravel()
-    return out
+    tested = [d for d in sorted(domains) if d in corpus.manifest.domains and "test" in corpus.manifest.domains[d].splits]
+    return {(d, vid): t.gt.ravel() for d, by_id in read_test_videos(corpus, tested).items() for vid, t in by_id.items()}
 
 
 def pooled(rows: list[ScoreRow], gt: dict[tuple[str, str], np.ndarray], align: str) -> tuple[np.ndarray, np.ndarray]:
