@@ -21,7 +21,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     add_preset_arg(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.lr=1e-4 (repeatable)")
-    p.add_argument("--protocol", choices=["single", "E1", "E2", "E3", "E4", "ubnormal-open"], help="protocol (default protocol.name: E1)")
+    from typing import get_args
+
+    from omnivad.config import ProtocolConfig
+
+    names = list(get_args(ProtocolConfig.model_fields["name"].annotation))  # the one list: protocol.name's values
+    p.add_argument("--protocol", choices=names, help="protocol (default protocol.name: E1)")
     p.add_argument("--method", help="a registered method: mil | null-mil | nullang-mil | mmil | bn-wvad | ...")
     p.add_argument("--methods", help="compare methods (Table 10): comma-separated METHOD[@TRUNK][+ac|+noac], "
                    "e.g. mil,mmil,bn-wvad,nullang-mil,nullang-mil@bn-wvad; writes table10.json/md")
