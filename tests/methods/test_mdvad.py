@@ -580,7 +580,6 @@ def test_head_lr_mult_trains_the_heads_at_its_rate_and_the_default_is_the_plain_
     """mdvad.head_lr_mult (issue 17 ablation): default 1 builds the optimiser over model.parameters() exactly as
     before (same single group, same steps); != 1 puts the heads, and only them, in a group at train.lr * mult."""
     from omnivad.engine.harness import build_optimizer
-    from omnivad.engine.train_loop import optimizer_params
 
     name = {"single": "mil", "null": "null-mil", "nullang": "nullang-mil"}[head]
     method = get_method(name)
@@ -588,12 +587,12 @@ def test_head_lr_mult_trains_the_heads_at_its_rate_and_the_default_is_the_plain_
     cfg.model.method, cfg.train.lr = name, 1e-3
     torch.manual_seed(0)
     model = method.build(cfg, DOMS, 16)
-    base = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr)
+    base = build_optimizer(method.optimizer_params(model, cfg), "adam", cfg.train.lr)
     assert len(base.param_groups) == 1 and base.param_groups[0]["params"] == list(model.parameters())
     assert base.param_groups[0]["lr"] == 1e-3
 
     cfg.mdvad.head_lr_mult = 10.0
-    groups = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr).param_groups
+    groups = build_optimizer(method.optimizer_params(model, cfg), "adam", cfg.train.lr).param_groups
     assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-2)]
     heads = {id(p) for p in groups[1]["params"]}
     assert heads == {id(p) for p in model.all_head_parameters()} and heads
@@ -607,7 +606,7 @@ def test_head_lr_mult_trains_the_heads_at_its_rate_and_the_default_is_the_plain_
         cfg.mdvad.head_lr_mult = mult
         torch.manual_seed(0)
         m = method.build(cfg, DOMS, 16)
-        opt = build_optimizer(optimizer_params(method, m, cfg), "adam", cfg.train.lr)
+        opt = build_optimizer(method.optimizer_params(m, cfg), "adam", cfg.train.lr)
         before = [p.detach().clone() for p in m.all_head_parameters()] + [m.fc.weight.detach().clone()]
         m(x)["abn"].sum().backward()
         opt.step()

@@ -17,7 +17,7 @@ from omnivad.data.balanced import BalancedBatcher, Pool
 from omnivad.data.ray_datasets import resample_segments
 from omnivad.engine.harness import build_optimizer, compile_model
 from omnivad.engine.spec import RunSpec
-from omnivad.engine.train_loop import build_model, head_index, model_domains, optimizer_params, prepare_heads, run_steps, seed_everything
+from omnivad.engine.train_loop import build_model, head_index, model_domains, prepare_heads, run_steps, seed_everything
 from omnivad.methods.registry import get_method
 
 
@@ -44,7 +44,7 @@ def train_local(cfg: Config, spec: RunSpec, on_step: Any = None, on_model: Any =
     model = build_model(method, cfg, spec, corpus.feature_dim)
     pools = local_pools(corpus, spec, cfg)
     prepare_heads(method, model, cfg, spec, pools)
-    optimizer = build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr, cfg.train.weight_decay)
+    optimizer = build_optimizer(method.optimizer_params(model, cfg), "adam", cfg.train.lr, cfg.train.weight_decay)
     batcher = BalancedBatcher(
         pools, list(spec.train), head_index(spec, model_domains(method, model, spec)), cfg.data.batch_per_class, spec.seed,
         use_all=spec.use_all,

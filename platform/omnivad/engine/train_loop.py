@@ -69,12 +69,6 @@ def model_domains(method: Method, model: torch.nn.Module, spec: RunSpec) -> list
     return list(heads) if heads is not None else list(spec.head_domains)
 
 
-def optimizer_params(method: Method, model: torch.nn.Module, cfg: Config) -> Any:
-    """``Method.optimizer_params`` (parameter groups) when the method has it, else ``model.parameters()``."""
-    hook = getattr(method, "optimizer_params", None)
-    return hook(model, cfg) if hook is not None else model.parameters()
-
-
 def prepare_heads(method: Method, model: torch.nn.Module, cfg: Config, spec: RunSpec, pools: dict[Any, Any]) -> None:
     """Give the method the chance to adapt the model to training domains it has no head for
     (``Method.prepare_target``, e.g. a new head cloned from the most similar one); it sees their training videos."""
@@ -290,7 +284,7 @@ def setup_worker(config: dict[str, Any], timer: Phases | None = None) -> Worker:
             pools.update(collect_pools(ray.train.get_dataset_shard(f"train_{d}"), d))
     prepare_heads(method, model, cfg, spec, pools)  # prepare() broadcasts rank 0's choice
     model = model.to(info.device)
-    optimizer = harness.build_optimizer(optimizer_params(method, model, cfg), "adam", cfg.train.lr, cfg.train.weight_decay)
+    optimizer = harness.build_optimizer(method.optimizer_params(model, cfg), "adam", cfg.train.lr, cfg.train.weight_decay)
     heads = model_domains(method, model, spec)
     on_gpu = {"device": info.device} if info.device.type == "cuda" else {}  # pools on the GPU: no per-step copy
     batcher = (DeviceBatcher if on_gpu else BalancedBatcher)(
