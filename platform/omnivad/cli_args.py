@@ -16,6 +16,13 @@ def add_preset_arg(p: argparse.ArgumentParser) -> None:
                         "--config < --set and flags")
 
 
+def wants_demo(args: argparse.Namespace) -> bool:
+    """The demo profile applies when nothing names a config or a corpus (no --config, --preset, --corpus or
+    corpus.uri override)."""
+    return not (args.config or getattr(args, "preset", None) or args.corpus
+                or any(o.startswith("corpus.uri=") for o in args.overrides))
+
+
 def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON config file (gives the paper's defaults instead of the demo profile)")
     add_preset_arg(p)
@@ -73,11 +80,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "protocol.targets": args.targets.split(",") if args.targets else None,
     }
     overrides = config.flag_overrides(flags)
-    preset = getattr(args, "preset", None)
-    demo = not args.config and not preset and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
-    args.demo_profile = demo
+    args.demo_profile = demo = wants_demo(args)
     cfg = config.load(args.config, overrides + list(args.overrides), base=config.DEMO_PROFILE if demo else None,
-                      preset=preset)
+                      preset=getattr(args, "preset", None))
     if cfg.protocol.folds > cfg.benchmark.folds:
         cfg.benchmark.folds = cfg.protocol.folds
     return cfg

@@ -205,10 +205,11 @@ def uvad_main(args: Any) -> int:
              "corpus.domains": args.domains.split(",") if args.domains else None,
              "uvad.executor": "local" if args.local else None}
     overrides = config.flag_overrides(flags)
-    preset = getattr(args, "preset", None)
-    demo = not args.config and not preset and not args.corpus and not any(o.startswith("corpus.uri=") for o in args.overrides)
+    from omnivad.cli_args import wants_demo
+
+    demo = wants_demo(args)
     cfg = config.load(args.config, overrides + list(args.overrides), base=DEMO_PROFILE if demo else None,
-                      preset=preset)
+                      preset=getattr(args, "preset", None))
     if args.print_config:
         print(config.to_yaml(cfg))
         return 0
